@@ -1,0 +1,8 @@
+"""Dockyard: a self-hosted command center for Docker fleets."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("dockyard")
+except PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.0.0"

@@ -1,0 +1,114 @@
+"""HTTP routes for reading, exporting and verifying the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from dockyard.audit import repository
+from dockyard.audit.schemas import AuditEventOut, AuditFilters, AuditVerifyOut, Outcome
+from dockyard.audit.service import verify_chain
+from dockyard.deps import PrincipalDep, ReadSessionDep, RuntimeDep
+from dockyard.kit.clock import utcnow
+from dockyard.kit.pagination import CursorPage, decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+def audit_filters(
+    actor: Annotated[str | None, Query(max_length=320, description="User id or email")] = None,
+    action: Annotated[str | None, Query(max_length=128, description="Action prefix")] = None,
+    target_type: Annotated[str | None, Query(max_length=64)] = None,
+    target_id: Annotated[str | None, Query(max_length=128)] = None,
+    outcome: Outcome | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> AuditFilters:
+    return AuditFilters(
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+
+
+FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
+
+
+@router.get("", response_model=CursorPage[AuditEventOut])
+async def list_events(
+    _: PrincipalDep,
+    session: ReadSessionDep,
+    filters: FiltersDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CursorPage[AuditEventOut]:
+    """Events newest first, filtered, with cursor pagination."""
+    before_id = None
+    if cursor:
+        before_id = int(decode_cursor(cursor).get("before_id", 0)) or None
+    rows = await repository.list_page(session, filters, before_id=before_id, limit=limit)
+    items = [AuditEventOut.model_validate(r) for r in rows[:limit]]
+    next_cursor = encode_cursor({"before_id": items[-1].id}) if len(rows) > limit else None
+    return CursorPage[AuditEventOut](items=items, next_cursor=next_cursor)
+
+
+_CSV_FIELDS = list(AuditEventOut.model_fields)
+
+
+@router.get(
+    "/export",
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+    response_class=StreamingResponse,
+)
+async def export_events(
+    _: PrincipalDep,
+    runtime: RuntimeDep,
+    filters: FiltersDep,
+    format: Literal["csv", "jsonl"] = "csv",
+) -> StreamingResponse:
+    """Stream every matching event as CSV or JSON lines (bounded memory)."""
+
+    async def rows() -> AsyncIterator[str]:
+        async with runtime.db.read_session() as session:
+            if format == "csv":
+                buffer = io.StringIO()
+                writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS)
+                writer.writeheader()
+                yield buffer.getvalue()
+            async for event in repository.iterate(session, filters):
+                data = AuditEventOut.model_validate(event).model_dump(mode="json")
+                if format == "jsonl":
+                    yield json.dumps(data, ensure_ascii=False) + "\n"
+                else:
+                    buffer = io.StringIO()
+                    data["details"] = json.dumps(data["details"], ensure_ascii=False)
+                    csv.DictWriter(buffer, fieldnames=_CSV_FIELDS).writerow(data)
+                    yield buffer.getvalue()
+
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(
+        rows(),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="dockyard-audit-{stamp}.{format}"'},
+    )
+
+
+@router.get("/verify", response_model=AuditVerifyOut)
+async def verify(_: PrincipalDep, runtime: RuntimeDep) -> AuditVerifyOut:
+    """Walk the hash chain and report the first broken row, if any."""
+    result = await verify_chain(runtime.db)
+    return AuditVerifyOut(
+        ok=result.ok, checked=result.checked, bad_id=result.bad_id, reason=result.reason
+    )

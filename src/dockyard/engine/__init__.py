@@ -1,0 +1,1 @@
+"""The only door to the Docker Engine API (docker-py, run off the event loop)."""

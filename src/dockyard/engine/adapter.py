@@ -1,0 +1,162 @@
+"""`DockerEngine`: one shared docker-py client per engine, every call in a worker thread.
+
+docker-py is blocking; running it on the event loop would stall every request. Each
+engine has its own small thread pool so a slow engine cannot starve other work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import docker
+import structlog
+from docker.errors import APIError, DockerException, NotFound
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout
+
+from dockyard.engine.errors import EngineNotFoundError, EngineRequestError, EngineUnavailableError
+from dockyard.engine.schemas import EngineFacts
+from dockyard.kit.clock import utcnow
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    # docker-py wraps the interesting part deep inside; keep messages short and human.
+    if "No such file or directory" in text or "FileNotFoundError" in text:
+        return "the Docker socket does not exist"
+    if "Permission denied" in text:
+        return "permission denied on the Docker socket"
+    if "Connection refused" in text:
+        return "the connection was refused"
+    if isinstance(exc, ReadTimeout) or "timed out" in text.lower():
+        return "the engine did not answer in time"
+    return text[:300]
+
+
+class DockerEngine:
+    """Async facade over one Docker engine."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 30.0, max_workers: int = 8) -> None:
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self._client: docker.DockerClient | None = None
+        self._client_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="docker-engine"
+        )
+
+    def _get_client(self) -> docker.DockerClient:
+        with self._client_lock:
+            if self._client is None:
+                # version="auto" negotiates with the daemon, so old and new engines both work.
+                self._client = docker.DockerClient(
+                    base_url=self.base_url, version="auto", timeout=int(self.timeout_s)
+                )
+            return self._client
+
+    def _reset_client(self) -> None:
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def call(self, fn: Callable[[docker.DockerClient], T]) -> T:
+        """Run `fn(client)` in the engine's thread pool, translating failures."""
+        loop = asyncio.get_running_loop()
+
+        def run() -> T:
+            try:
+                return fn(self._get_client())
+            except NotFound as exc:
+                raise EngineNotFoundError(
+                    str(exc.explanation or "The object does not exist on the engine.")
+                ) from exc
+            except APIError as exc:
+                raise EngineRequestError(
+                    f"The Docker engine refused the request: {exc.explanation or exc}",
+                    details={"status": exc.status_code},
+                ) from exc
+            except (DockerException, RequestsConnectionError, ReadTimeout, OSError) as exc:
+                self._reset_client()
+                raise EngineUnavailableError(
+                    f"Cannot reach the Docker engine at {self.base_url}: {_describe(exc)}.",
+                    details={"docker_host": self.base_url},
+                ) from exc
+
+        return await loop.run_in_executor(self._executor, run)
+
+    async def ping(self) -> None:
+        """Raise `EngineUnavailableError` unless the engine answers `/_ping`."""
+        await self.call(lambda c: c.ping())
+
+    async def info(self) -> dict[str, Any]:
+        """`GET /info`."""
+        return await self.call(lambda c: c.info())
+
+    async def version(self) -> dict[str, Any]:
+        """`GET /version`."""
+        return await self.call(lambda c: c.version())
+
+    async def facts(self) -> EngineFacts:
+        """Engine facts for the UI; an unreachable engine yields `reachable=False` and why."""
+        try:
+            info = await self.info()
+            ver = await self.version()
+        except (EngineUnavailableError, EngineRequestError) as exc:
+            return EngineFacts(reachable=False, error=exc.message, checked_at=utcnow())
+        return EngineFacts(
+            reachable=True,
+            name=info.get("Name"),
+            server_version=ver.get("Version") or info.get("ServerVersion"),
+            api_version=ver.get("ApiVersion"),
+            os=info.get("OperatingSystem"),
+            os_type=info.get("OSType"),
+            kernel_version=info.get("KernelVersion"),
+            architecture=info.get("Architecture"),
+            cpus=info.get("NCPU"),
+            memory_bytes=info.get("MemTotal"),
+            containers=info.get("Containers"),
+            containers_running=info.get("ContainersRunning"),
+            containers_paused=info.get("ContainersPaused"),
+            containers_stopped=info.get("ContainersStopped"),
+            images=info.get("Images"),
+            docker_root_dir=info.get("DockerRootDir"),
+            storage_driver=info.get("Driver"),
+            checked_at=utcnow(),
+        )
+
+    async def list_containers(self, *, all: bool = True) -> list[dict[str, Any]]:
+        """`GET /containers/json` (never `size=true`: it walks every layer on disk)."""
+        return await self.call(lambda c: c.api.containers(all=all, size=False))
+
+    async def close(self) -> None:
+        """Close the client and stop the thread pool."""
+        self._reset_client()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class EngineRegistry:
+    """One `DockerEngine` per node id, created on first use and shared."""
+
+    def __init__(self, *, timeout_s: float) -> None:
+        self._engines: dict[int, DockerEngine] = {}
+        self._timeout_s = timeout_s
+
+    def get(self, node_id: int, docker_host: str) -> DockerEngine:
+        engine = self._engines.get(node_id)
+        if engine is None or engine.base_url != docker_host:
+            engine = DockerEngine(docker_host, timeout_s=self._timeout_s)
+            self._engines[node_id] = engine
+        return engine
+
+    async def close(self) -> None:
+        for engine in self._engines.values():
+            await engine.close()
+        self._engines.clear()

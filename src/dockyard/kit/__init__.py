@@ -1,0 +1,1 @@
+"""Shared building blocks: database sessions, errors, pagination, time."""

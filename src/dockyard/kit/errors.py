@@ -1,0 +1,156 @@
+"""One error shape for every client: `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+
+class DockyardError(Exception):
+    """An error meant for the client: status, stable code, human message, details."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.details = details or {}
+        self.headers = headers
+
+
+class NotFoundError(DockyardError):
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(DockyardError):
+    status_code = 409
+    code = "conflict"
+
+
+class AuthenticationError(DockyardError):
+    status_code = 401
+    code = "not_authenticated"
+
+    def __init__(self, message: str = "Authentication required.", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kwargs)
+
+
+class PermissionDeniedError(DockyardError):
+    status_code = 403
+    code = "permission_denied"
+
+
+class ValidationFailedError(DockyardError):
+    status_code = 422
+    code = "validation_error"
+
+
+class ServiceUnavailableError(DockyardError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body of every error response."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _location_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    return ".".join(parts)
+
+
+def validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    """Turn Pydantic errors into `[{path, message, type}]` without echoing input values."""
+    errors = []
+    for err in exc.errors():
+        errors.append(
+            {
+                "path": _location_path(err.get("loc", ())),
+                "message": str(err.get("msg", "invalid value")),
+                "type": str(err.get("type", "value_error")),
+            }
+        )
+    return {"errors": errors}
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception to the shared error shape; never leak a traceback."""
+
+    @app.exception_handler(DockyardError)
+    async def _dockyard_error(_: Request, exc: DockyardError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = validation_details(exc)
+        first = details["errors"][0] if details["errors"] else None
+        message = (
+            f"Invalid value at {first['path']}: {first['message']}."
+            if first
+            else "The request is not valid."
+        )
+        return JSONResponse(error_body("validation_error", message, details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404:
+            message = "Not found."
+        return JSONResponse(
+            error_body(code, message), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None)
+        log.error("unhandled_error", exc_info=exc, path=request.url.path)
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                "Something went wrong on the server. Quote the request id when reporting it.",
+                {"request_id": request_id},
+            ),
+            status_code=500,
+        )

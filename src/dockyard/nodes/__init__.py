@@ -1,0 +1,1 @@
+"""Docker hosts managed by Dockyard."""

@@ -1,0 +1,39 @@
+"""The objects one running server shares: settings, database, engines, services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dockyard.auth.service import AuthService
+from dockyard.engine.adapter import EngineRegistry
+from dockyard.kit.clock import utcnow
+from dockyard.kit.db import Database
+from dockyard.nodes.service import NodeService
+from dockyard.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    engines: EngineRegistry
+    auth: AuthService
+    nodes: NodeService
+    started_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def build(cls, settings: Settings, secret: str) -> Runtime:
+        db = Database(settings.resolved_database_url)
+        engines = EngineRegistry(timeout_s=settings.engine_timeout_s)
+        return cls(
+            settings=settings,
+            db=db,
+            engines=engines,
+            auth=AuthService(db, settings, secret),
+            nodes=NodeService(engines),
+        )
+
+    async def close(self) -> None:
+        await self.engines.close()
+        await self.db.dispose()

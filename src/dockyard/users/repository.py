@@ -1,0 +1,22 @@
+"""User queries."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.users.models import User
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    return (
+        await session.execute(select(User).where(User.email == email.strip().lower()))
+    ).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count(User.id)))).scalar_one())
