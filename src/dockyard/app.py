@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
@@ -18,7 +20,7 @@ from dockyard.audit.router import router as audit_router
 from dockyard.auth.router import router as auth_router
 from dockyard.bootstrap import bootstrap
 from dockyard.jobs import AUDIT_PURGE_INTERVAL_S, EmbeddedScheduler, audit_retention_job
-from dockyard.kit.errors import install_error_handlers
+from dockyard.kit.errors import document_errors, install_error_handlers
 from dockyard.kit.middleware import RequestContextMiddleware
 from dockyard.kit.spa import mount_spa
 from dockyard.logging_setup import configure_logging
@@ -100,5 +102,19 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     for router in (system_router, auth_router, nodes_router, audit_router):
         app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     mount_spa(app)
     return app

@@ -13,11 +13,17 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from dockyard.audit import repository
-from dockyard.audit.schemas import AuditEventOut, AuditFilters, AuditVerifyOut, Outcome
+from dockyard.audit.schemas import (
+    AuditEventOut,
+    AuditFilters,
+    AuditPage,
+    AuditVerifyOut,
+    Outcome,
+)
 from dockyard.audit.service import verify_chain
 from dockyard.deps import PrincipalDep, ReadSessionDep, RuntimeDep
 from dockyard.kit.clock import utcnow
-from dockyard.kit.pagination import CursorPage, decode_cursor, encode_cursor
+from dockyard.kit.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -45,14 +51,14 @@ def audit_filters(
 FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
 
 
-@router.get("", response_model=CursorPage[AuditEventOut])
+@router.get("", response_model=AuditPage)
 async def list_events(
     _: PrincipalDep,
     session: ReadSessionDep,
     filters: FiltersDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> CursorPage[AuditEventOut]:
+) -> AuditPage:
     """Events newest first, filtered, with cursor pagination."""
     before_id = None
     if cursor:
@@ -60,7 +66,7 @@ async def list_events(
     rows = await repository.list_page(session, filters, before_id=before_id, limit=limit)
     items = [AuditEventOut.model_validate(r) for r in rows[:limit]]
     next_cursor = encode_cursor({"before_id": items[-1].id}) if len(rows) > limit else None
-    return CursorPage[AuditEventOut](items=items, next_cursor=next_cursor)
+    return AuditPage(items=items, next_cursor=next_cursor)
 
 
 _CSV_FIELDS = list(AuditEventOut.model_fields)

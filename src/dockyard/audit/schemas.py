@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from dockyard.kit.pagination import CursorPage
+
 ActorType = Literal["user", "system", "node", "anonymous"]
 Outcome = Literal["success", "failure", "denied"]
 
@@ -27,6 +29,10 @@ class AuditEventOut(BaseModel):
     user_agent: str | None
     request_id: str | None
     details: dict[str, Any]
+
+
+class AuditPage(CursorPage[AuditEventOut]):
+    """A page of audit events, newest first."""
 
 
 class AuditFilters(BaseModel):

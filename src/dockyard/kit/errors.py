@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -154,3 +155,47 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             status_code=500,
         )
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Point every operation's error responses at `ErrorResponse` in an OpenAPI document.
+
+    FastAPI documents 422 with its own `HTTPValidationError`; ours differ, so replace it,
+    and add the 401 every authenticated route can return.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in error_schema.pop("$defs", {}).items():
+        components[name] = definition
+    components["ErrorResponse"] = error_schema
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            for status, response in responses.items():
+                # Keep responses that declare their own model (e.g. /readyz's 503).
+                if status.startswith(("4", "5")) and (status == "422" or "content" not in response):
+                    response["content"] = {"application/json": {"schema": ref}}
+            if operation.get("security"):
+                responses.setdefault(
+                    "401",
+                    {
+                        "description": "Not authenticated",
+                        "content": {"application/json": {"schema": ref}},
+                    },
+                )
+    return schema

@@ -9,25 +9,24 @@ from fastapi import APIRouter, Query
 
 from dockyard.deps import PrincipalDep, ReadSessionDep, RuntimeDep
 from dockyard.kit.errors import NotFoundError
-from dockyard.kit.pagination import Page
 from dockyard.nodes import repository
-from dockyard.nodes.schemas import NodeOut
+from dockyard.nodes.schemas import NodeList, NodeOut
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
-@router.get("", response_model=Page[NodeOut])
+@router.get("", response_model=NodeList)
 async def list_nodes(
     _: PrincipalDep,
     runtime: RuntimeDep,
     session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> Page[NodeOut]:
+) -> NodeList:
     """Nodes with their engine facts."""
     rows, total = await repository.list_page(session, limit=limit, offset=offset)
     items = await asyncio.gather(*(runtime.nodes.to_out(n) for n in rows))
-    return Page[NodeOut](items=list(items), total=total, limit=limit, offset=offset)
+    return NodeList(items=list(items), total=total, limit=limit, offset=offset)
 
 
 @router.get("/{node_id}", response_model=NodeOut)

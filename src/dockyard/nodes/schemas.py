@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from dockyard.engine.schemas import EngineFacts
+from dockyard.kit.pagination import Page
 
 
 class NodeOut(BaseModel):
@@ -20,3 +21,7 @@ class NodeOut(BaseModel):
     last_seen: datetime | None
     created_at: datetime
     engine: EngineFacts
+
+
+class NodeList(Page[NodeOut]):
+    """A page of nodes."""
