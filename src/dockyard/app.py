@@ -35,13 +35,13 @@ log = structlog.get_logger(__name__)
 OPENAPI_URL = "/api/openapi.json"
 
 
-async def start_runtime(settings: Settings) -> Runtime:
+async def start_runtime(settings: Settings, *, first_admin: bool = True) -> Runtime:
     """Prepare the data dir and key, migrate, bootstrap; return the live runtime."""
     settings.ensure_data_dir()
     secret = settings.load_secret_key()
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     runtime = Runtime.build(settings, secret)
-    await bootstrap(runtime.db, settings)
+    await bootstrap(runtime.db, settings, first_admin=first_admin)
     return runtime
 
 

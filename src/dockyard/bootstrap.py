@@ -31,8 +31,12 @@ def _announce_password(email: str, password: str) -> None:
     sys.stderr.flush()
 
 
-async def bootstrap(db: Database, settings: Settings) -> None:
-    """Idempotent: safe on every start and from several processes."""
+async def bootstrap(db: Database, settings: Settings, *, first_admin: bool = True) -> None:
+    """Idempotent: safe on every start and from several processes.
+
+    `first_admin=False` (CLI commands) skips creating the first-run admin, so an operator
+    who creates their own account first does not also get `admin@localhost`.
+    """
     async with db.session() as session:
         head = (
             await session.execute(select(AuditChainHead).where(AuditChainHead.id == 1))
@@ -42,7 +46,7 @@ async def bootstrap(db: Database, settings: Settings) -> None:
             await session.flush()
         await ensure_local_node(session, settings.resolved_docker_host)
         announce: tuple[str, str] | None = None
-        if await users.count(session) == 0:
+        if first_admin and await users.count(session) == 0:
             email = settings.admin_email or DEFAULT_ADMIN_EMAIL
             if settings.admin_password is not None:
                 password = settings.admin_password.get_secret_value()

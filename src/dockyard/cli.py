@@ -6,12 +6,15 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from dockyard import __version__
 from dockyard.settings import Settings
+
+if TYPE_CHECKING:
+    from dockyard.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -42,8 +45,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _run(factory: Callable[[Settings], Awaitable[T]]) -> T:
-    """Start the runtime (migrate + bootstrap), run one coroutine, shut down."""
+def _run(factory: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Start the runtime (migrate + bootstrap), run one coroutine with it, shut down."""
     from dockyard.app import start_runtime
     from dockyard.logging_setup import configure_logging
 
@@ -51,9 +54,9 @@ def _run(factory: Callable[[Settings], Awaitable[T]]) -> T:
     configure_logging("WARNING", settings.log_format)
 
     async def main() -> T:
-        runtime = await start_runtime(settings)
+        runtime = await start_runtime(settings, first_admin=False)
         try:
-            return await factory(settings)
+            return await factory(runtime)
         finally:
             await runtime.close()
 
@@ -123,24 +126,18 @@ def user_create(
 
     password = _read_password_stdin() if password_stdin else generate_password()
 
-    async def work(settings: Settings) -> int:
-        from dockyard.kit.db import Database
-
-        db = Database(settings.resolved_database_url)
-        try:
-            async with db.session() as session:
-                user = await create_user(
-                    session,
-                    email=email,
-                    password=password,
-                    role=role,
-                    actor=Actor.system("cli"),
-                    display_name=display_name,
-                )
-                await session.commit()
-                return user.id
-        finally:
-            await db.dispose()
+    async def work(runtime: Runtime) -> int:
+        async with runtime.db.session() as session:
+            user = await create_user(
+                session,
+                email=email,
+                password=password,
+                role=role,
+                actor=Actor.system("cli"),
+                display_name=display_name,
+            )
+            await session.commit()
+            return user.id
 
     try:
         user_id = _run(work)
@@ -165,18 +162,10 @@ def user_reset_password(
 
     password = _read_password_stdin() if password_stdin else generate_password()
 
-    async def work(settings: Settings) -> None:
-        from dockyard.kit.db import Database
-
-        db = Database(settings.resolved_database_url)
-        try:
-            async with db.session() as session:
-                await reset_password(
-                    session, email=email, password=password, actor=Actor.system("cli")
-                )
-                await session.commit()
-        finally:
-            await db.dispose()
+    async def work(runtime: Runtime) -> None:
+        async with runtime.db.session() as session:
+            await reset_password(session, email=email, password=password, actor=Actor.system("cli"))
+            await session.commit()
 
     try:
         _run(work)
