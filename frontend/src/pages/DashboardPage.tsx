@@ -1,0 +1,185 @@
+import {
+  Boxes,
+  CircleStop,
+  Cpu,
+  Database,
+  ArrowRight,
+  MemoryStick,
+  Package,
+  Play,
+  ScrollText,
+  Server,
+} from "lucide-react";
+import { Link } from "react-router";
+import { useNodes, useRecentAudit, useSystemInfo } from "@/api/queries";
+import type { Node } from "@/api/types";
+import { AuditMiniList } from "@/components/AuditList";
+import { EmptyState } from "@/components/EmptyState";
+import { EngineCard } from "@/components/EngineCard";
+import { EngineUnreachable } from "@/components/EngineUnreachable";
+import { ErrorState } from "@/components/ErrorState";
+import { KeyValueGrid } from "@/components/KeyValue";
+import { PageHeader } from "@/components/PageHeader";
+import { NodeStatusPill } from "@/components/Pills";
+import { StatCard } from "@/components/StatCard";
+import { Button } from "@/components/ui/button";
+import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
+import { Skeleton } from "@/components/ui/skeleton";
+import { formatBytes, formatCount, formatDateTime, formatUptime, formatUtc } from "@/lib/format";
+import { usePageTitle } from "@/lib/pageTitle";
+
+export function pickLocalNode(nodes: Node[]): Node | undefined {
+  return nodes.find((n) => n.kind === "local") ?? nodes[0];
+}
+
+function StatsGrid({ node, loading }: { node?: Node; loading?: boolean }) {
+  const e = node?.engine;
+  const up = e?.reachable ?? false;
+  const v = (n: number | null | undefined) => (up ? formatCount(n) : "—");
+  return (
+    <div className="grid grid-cols-2 gap-3 sm:grid-cols-3 xl:grid-cols-6">
+      <StatCard label="Running" icon={Play} accent="success" loading={loading} testId="stat-containers-running"
+        value={v(e?.containers_running)} hint={up && e?.containers_paused ? `${e.containers_paused} paused` : "containers"} />
+      <StatCard label="Stopped" icon={CircleStop} accent="muted" loading={loading} testId="stat-containers-stopped"
+        value={v(e?.containers_stopped)} hint="containers" />
+      <StatCard label="Total containers" icon={Boxes} loading={loading} testId="stat-containers-total"
+        value={v(e?.containers)} hint="all states" />
+      <StatCard label="Images" icon={Package} loading={loading} testId="stat-images" value={v(e?.images)} hint="on this node" />
+      <StatCard label="CPUs" icon={Cpu} loading={loading} testId="stat-cpus" value={v(e?.cpus)} hint={up ? (e?.architecture ?? "") : ""} />
+      <StatCard label="Memory" icon={MemoryStick} loading={loading} testId="stat-memory"
+        value={up ? formatBytes(e?.memory_bytes) : "—"} hint="total" />
+    </div>
+  );
+}
+
+function ServerCard() {
+  const info = useSystemInfo();
+  return (
+    <Card>
+      <CardHeader>
+        <CardTitle className="flex items-center gap-2">
+          <Database className="size-4 text-muted-foreground" /> Dockyard server
+        </CardTitle>
+        <CardDescription>This control plane</CardDescription>
+      </CardHeader>
+      <CardContent>
+        {info.isPending ? (
+          <div className="space-y-3 py-1">
+            {Array.from({ length: 5 }, (_, i) => <Skeleton key={i} className="h-4 w-full" />)}
+          </div>
+        ) : info.isError ? (
+          <p className="py-2 text-sm text-muted-foreground">Server details are unavailable right now.</p>
+        ) : (
+          <KeyValueGrid
+            className="sm:grid-cols-1"
+            items={[
+              { label: "Version", value: info.data.version, mono: true, testId: "system-version" },
+              { label: "Hostname", value: info.data.hostname, mono: true },
+              { label: "Database", value: info.data.database === "postgresql" ? "PostgreSQL" : "SQLite" },
+              { label: "Python", value: info.data.python, mono: true },
+              {
+                label: "Uptime",
+                value: formatUptime(info.data.started_at),
+                title: `${formatDateTime(info.data.started_at)} (${formatUtc(info.data.started_at)})`,
+              },
+            ]}
+          />
+        )}
+      </CardContent>
+    </Card>
+  );
+}
+
+function RecentActivity() {
+  const audit = useRecentAudit(10);
+  return (
+    <Card data-testid="recent-activity">
+      <CardHeader className="flex-row items-center justify-between border-b pb-3">
+        <div className="space-y-1">
+          <CardTitle className="flex items-center gap-2">
+            <ScrollText className="size-4 text-muted-foreground" /> Recent activity
+          </CardTitle>
+          <CardDescription>Last 10 audit events</CardDescription>
+        </div>
+        <Button asChild variant="ghost" size="sm">
+          <Link to="/audit" data-testid="recent-activity-link">
+            View audit log <ArrowRight />
+          </Link>
+        </Button>
+      </CardHeader>
+      {audit.isPending ? (
+        <div className="space-y-3 px-5 py-4">
+          {Array.from({ length: 5 }, (_, i) => <Skeleton key={i} className="h-8 w-full" />)}
+        </div>
+      ) : audit.isError ? (
+        <p className="px-5 py-6 text-sm text-muted-foreground">Recent activity could not be loaded.</p>
+      ) : audit.data.items.length === 0 ? (
+        <p className="px-5 py-6 text-sm text-muted-foreground">No activity recorded yet.</p>
+      ) : (
+        <AuditMiniList events={audit.data.items.slice(0, 10)} />
+      )}
+    </Card>
+  );
+}
+
+export function DashboardPage() {
+  usePageTitle("Dashboard");
+  const nodes = useNodes();
+  const node = nodes.data ? pickLocalNode(nodes.data.items) : undefined;
+
+  if (nodes.isError && !nodes.data) {
+    return <ErrorState error={nodes.error} title="Couldn't load your nodes" onRetry={() => void nodes.refetch()} />;
+  }
+
+  if (nodes.data && !node) {
+    return (
+      <EmptyState
+        icon={Server}
+        title="No nodes registered"
+        description="Dockyard has no Docker node yet. The local engine is added automatically when the server can reach its Docker socket."
+      />
+    );
+  }
+
+  const total = nodes.data?.items.length ?? 0;
+  const online = nodes.data?.items.filter((n) => n.status === "online").length ?? 0;
+
+  return (
+    <div className="space-y-5">
+      <PageHeader
+        description={
+          node ? (
+            <span className="flex flex-wrap items-center gap-2">
+              <span>
+                Node <Link to={`/nodes/${node.id}`} className="font-medium text-foreground hover:underline">{node.name}</Link>
+              </span>
+              <NodeStatusPill status={node.status} />
+              {total > 1 && <span>· {online} of {total} nodes online</span>}
+            </span>
+          ) : (
+            <Skeleton className="h-5 w-48" />
+          )
+        }
+      />
+      {node && !node.engine.reachable && <EngineUnreachable node={node} />}
+      <StatsGrid node={node} loading={nodes.isPending} />
+      <div className="grid gap-5 lg:grid-cols-3">
+        <div className="lg:col-span-2">
+          {node ? (
+            <EngineCard node={node} />
+          ) : (
+            <Card className="p-5">
+              <Skeleton className="mb-1 h-4 w-32" />
+              <Skeleton className="mb-5 h-3 w-40" />
+              <div className="grid gap-x-8 gap-y-4 sm:grid-cols-2">
+                {Array.from({ length: 10 }, (_, i) => <Skeleton key={i} className="h-5 w-full" />)}
+              </div>
+            </Card>
+          )}
+        </div>
+        <ServerCard />
+      </div>
+      <RecentActivity />
+    </div>
+  );
+}

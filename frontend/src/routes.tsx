@@ -1,0 +1,58 @@
+import { Bell, HeartPulse, Layers, Package, Settings, Users, Waypoints } from "lucide-react";
+import type { RouteObject } from "react-router";
+import { RequireAuth } from "@/auth/RequireAuth";
+import { AppLayout } from "@/components/layout/AppLayout";
+import { AuditPage } from "@/pages/AuditPage";
+import { ComingSoonPage } from "@/pages/ComingSoonPage";
+import { DashboardPage } from "@/pages/DashboardPage";
+import { LoginPage } from "@/pages/LoginPage";
+import { NodeDetailPage } from "@/pages/NodeDetailPage";
+import { NodesPage } from "@/pages/NodesPage";
+import { NotFoundPage } from "@/pages/NotFoundPage";
+
+export const routes: RouteObject[] = [
+  { path: "/login", element: <LoginPage /> },
+  {
+    path: "/",
+    element: (
+      <RequireAuth>
+        <AppLayout />
+      </RequireAuth>
+    ),
+    children: [
+      { index: true, element: <DashboardPage /> },
+      {
+        path: "services",
+        element: <ComingSoonPage title="Services" icon={Layers} description="Services — compose-like stacks deployed to your nodes — arrive in the next release." />,
+      },
+      {
+        path: "images",
+        element: <ComingSoonPage title="Images" icon={Package} description="Images — browse, pull and prune images across your nodes — arrive in the next release." />,
+      },
+      { path: "nodes", element: <NodesPage /> },
+      { path: "nodes/:id", element: <NodeDetailPage /> },
+      { path: "audit", element: <AuditPage /> },
+      {
+        path: "hosts",
+        element: <ComingSoonPage title="Hosts" icon={Waypoints} description="Hosts — the machines behind your nodes, with their disks, networks and uptime — arrive in the next release." />,
+      },
+      {
+        path: "health",
+        element: <ComingSoonPage title="Health" icon={HeartPulse} description="Health — container health checks and restart loops across the fleet in one view — arrives in the next release." />,
+      },
+      {
+        path: "alerts",
+        element: <ComingSoonPage title="Alerts" icon={Bell} description="Alerts — rules and notifications when containers stop, restart or run out of resources — arrive in the next release." />,
+      },
+      {
+        path: "users",
+        element: <ComingSoonPage title="Users" icon={Users} description="Users — inviting teammates and managing their roles — arrive in the next release." />,
+      },
+      {
+        path: "settings",
+        element: <ComingSoonPage title="Settings" icon={Settings} description="Settings — server configuration, sessions and integrations — arrive in the next release." />,
+      },
+      { path: "*", element: <NotFoundPage /> },
+    ],
+  },
+];
