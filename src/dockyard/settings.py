@@ -111,8 +111,10 @@ class Settings(BaseSettings):
         return "postgresql" if self.resolved_database_url.startswith("postgresql") else "sqlite"
 
     def ensure_data_dir(self) -> Path:
-        """Create the data dir (0700) if missing and return it."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data dir (0700) if missing and return it; an existing one is left as is."""
+        if not self.data_dir.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.chmod(0o700)  # mkdir's mode is filtered by the umask
         return self.data_dir
 
     def load_secret_key(self) -> str:

@@ -134,11 +134,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("validation_error", message, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404:
-            message = "Not found."
+            message = f"No route {request.url.path}."
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}."
         return JSONResponse(
             error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )

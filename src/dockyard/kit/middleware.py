@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -9,6 +10,8 @@ import uuid
 import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dockyard.kit.errors import error_body
 
 log = structlog.get_logger("dockyard.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -55,6 +58,30 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Handled here, inside the request context, so the log line and the response
+            # both carry the request id; Starlette's outer handler would see neither.
+            log.error("unhandled_error", exc_info=exc, path=scope.get("path"))
+            if scope["type"] != "http" or status_holder["status"]:
+                raise
+            body = json.dumps(
+                error_body(
+                    "internal_error",
+                    "Something went wrong on the server. Quote the request id when reporting it.",
+                    {"request_id": request_id},
+                )
+            ).encode()
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_wrapper({"type": "http.response.body", "body": body})
         finally:
             if scope["type"] == "http":
                 path = scope.get("path", "")
