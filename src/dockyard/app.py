@@ -19,7 +19,6 @@ from dockyard import __version__
 from dockyard.audit.router import router as audit_router
 from dockyard.auth.router import router as auth_router
 from dockyard.bootstrap import bootstrap
-from dockyard.jobs import AUDIT_PURGE_INTERVAL_S, EmbeddedScheduler, audit_retention_job
 from dockyard.kit.errors import document_errors, install_error_handlers
 from dockyard.kit.middleware import RequestContextMiddleware
 from dockyard.kit.spa import mount_spa
@@ -27,6 +26,7 @@ from dockyard.logging_setup import configure_logging
 from dockyard.migrations.runner import upgrade
 from dockyard.nodes.router import router as nodes_router
 from dockyard.runtime import Runtime
+from dockyard.scheduler import AUDIT_PURGE_INTERVAL_S, EmbeddedScheduler, audit_retention_job
 from dockyard.settings import Settings
 from dockyard.system.router import router as system_router
 

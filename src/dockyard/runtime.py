@@ -9,6 +9,7 @@ from dockyard.auth.service import AuthService
 from dockyard.engine.adapter import EngineRegistry
 from dockyard.kit.clock import utcnow
 from dockyard.kit.db import Database
+from dockyard.kit.events import EventBus
 from dockyard.nodes.service import NodeService
 from dockyard.settings import Settings
 
@@ -20,6 +21,7 @@ class Runtime:
     engines: EngineRegistry
     auth: AuthService
     nodes: NodeService
+    events: EventBus
     started_at: datetime = field(default_factory=utcnow)
 
     @classmethod
@@ -32,6 +34,7 @@ class Runtime:
             engines=engines,
             auth=AuthService(db, settings, secret),
             nodes=NodeService(engines),
+            events=EventBus(),
         )
 
     async def close(self) -> None:
