@@ -132,9 +132,105 @@ class DockerEngine:
             checked_at=utcnow(),
         )
 
-    async def list_containers(self, *, all: bool = True) -> list[dict[str, Any]]:
+    async def list_containers(
+        self, *, all: bool = True, filters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """`GET /containers/json` (never `size=true`: it walks every layer on disk)."""
-        return await self.call(lambda c: c.api.containers(all=all, size=False))
+        return await self.call(lambda c: c.api.containers(all=all, size=False, filters=filters))
+
+    async def inspect_container(self, container: str) -> dict[str, Any]:
+        return await self.call(lambda c: c.api.inspect_container(container))
+
+    async def create_container(self, **kwargs: Any) -> str:
+        """`POST /containers/create` with docker-py low-level arguments; returns the id."""
+        result = await self.call(lambda c: c.api.create_container(**kwargs))
+        return str(result["Id"])
+
+    async def start_container(self, container: str) -> None:
+        await self.call(lambda c: c.api.start(container))
+
+    async def stop_container(self, container: str, *, grace_s: int = 10) -> None:
+        """Stop with a grace period (docker-py extends its HTTP timeout by the grace)."""
+        await self.call(lambda c: c.api.stop(container, timeout=grace_s))
+
+    async def restart_container(self, container: str, *, grace_s: int = 10) -> None:
+        await self.call(lambda c: c.api.restart(container, timeout=grace_s))
+
+    async def remove_container(
+        self, container: str, *, force: bool = False, volumes: bool = False
+    ) -> None:
+        await self.call(lambda c: c.api.remove_container(container, force=force, v=volumes))
+
+    async def rename_container(self, container: str, name: str) -> None:
+        await self.call(lambda c: c.api.rename(container, name))
+
+    async def connect_network(
+        self, network: str, container: str, *, aliases: list[str] | None = None, **kw: Any
+    ) -> None:
+        await self.call(
+            lambda c: c.api.connect_container_to_network(container, network, aliases=aliases, **kw)
+        )
+
+    async def inspect_network(self, name: str) -> dict[str, Any] | None:
+        """The network, or None when it does not exist."""
+        try:
+            return await self.call(lambda c: c.api.inspect_network(name))
+        except EngineNotFoundError:
+            return None
+
+    async def create_network(self, name: str, **kwargs: Any) -> str:
+        result = await self.call(lambda c: c.api.create_network(name, **kwargs))
+        return str(result["Id"])
+
+    async def remove_network(self, name: str) -> None:
+        await self.call(lambda c: c.api.remove_network(name))
+
+    async def inspect_volume(self, name: str) -> dict[str, Any] | None:
+        """The volume, or None when it does not exist."""
+        try:
+            return await self.call(lambda c: c.api.inspect_volume(name))
+        except EngineNotFoundError:
+            return None
+
+    async def create_volume(self, name: str, **kwargs: Any) -> None:
+        await self.call(lambda c: c.api.create_volume(name, **kwargs))
+
+    async def remove_volume(self, name: str) -> None:
+        await self.call(lambda c: c.api.remove_volume(name))
+
+    async def inspect_image(self, reference: str) -> dict[str, Any] | None:
+        """The local image, or None when it is not present."""
+        try:
+            return await self.call(
+                lambda c: c.api.inspect_image(reference)  # type: ignore[no-untyped-call]
+            )
+        except EngineNotFoundError:
+            return None
+
+    async def pull_image(
+        self, reference: str, on_progress: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        """Pull `reference` (tag defaults to `latest`), reporting each progress message.
+
+        `on_progress` is called on the event loop, never from the worker thread.
+        """
+        loop = asyncio.get_running_loop()
+        repository, tag = split_reference(reference)
+
+        def pull(client: docker.DockerClient) -> dict[str, Any]:
+            last: dict[str, Any] = {}
+            for message in client.api.pull(repository, tag=tag, stream=True, decode=True):
+                if "error" in message:
+                    raise EngineRequestError(
+                        f"Pulling {reference} failed: {message['error']}",
+                        details={"image": reference},
+                    )
+                last = message
+                if on_progress is not None:
+                    loop.call_soon_threadsafe(on_progress, message)
+            return last
+
+        return await self.call(pull)
 
     async def close(self) -> None:
         """Close the client and stop the thread pool."""
@@ -160,3 +256,15 @@ class EngineRegistry:
         for engine in self._engines.values():
             await engine.close()
         self._engines.clear()
+
+
+def split_reference(reference: str) -> tuple[str, str | None]:
+    """`repo[:tag][@digest]` → (repository, tag or digest) the way `docker pull` reads it."""
+    if "@" in reference:
+        repository, digest = reference.split("@", 1)
+        return repository, digest
+    last_slash = reference.rfind("/")
+    colon = reference.rfind(":")
+    if colon > last_slash:
+        return reference[:colon], reference[colon + 1 :]
+    return reference, "latest"
