@@ -26,7 +26,8 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, secret: str) -> Runtime:
-        db = Database(settings.resolved_database_url)
+        events = EventBus()
+        db = Database(settings.resolved_database_url, events=events)
         engines = EngineRegistry(timeout_s=settings.engine_timeout_s)
         return cls(
             settings=settings,
@@ -34,7 +35,7 @@ class Runtime:
             engines=engines,
             auth=AuthService(db, settings, secret),
             nodes=NodeService(engines),
-            events=EventBus(),
+            events=events,
         )
 
     async def close(self) -> None:

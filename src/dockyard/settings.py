@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
@@ -72,6 +73,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Proxy IPs whose `X-Forwarded-For` is trusted (JSON list).",
     )
+    default_publish_ip: str = Field(
+        default="0.0.0.0",
+        description="Host IP for published ports that name none (`127.0.0.1` keeps them local).",
+    )
+    deploy_wait_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a deploy waits for a dependency to be healthy or complete (s).",
+    )
     engine_timeout_s: float = Field(
         default=30.0, gt=0, description="Timeout of one Docker Engine API call (s)."
     )
@@ -83,6 +93,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"DOCKYARD_AUDIT_RETENTION_DAYS must be at least {MIN_AUDIT_RETENTION_DAYS}"
             )
+        return value
+
+    @field_validator("default_publish_ip")
+    @classmethod
+    def _publish_ip(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise ValueError("DOCKYARD_DEFAULT_PUBLISH_IP must be an IP address") from exc
         return value
 
     @field_validator("log_level")

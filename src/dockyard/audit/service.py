@@ -20,7 +20,7 @@ from dockyard.audit.chain import (
 )
 from dockyard.audit.models import AuditChainHead, AuditEvent
 from dockyard.kit.clock import utcnow
-from dockyard.kit.db import Database
+from dockyard.kit.db import Database, publish_after_commit
 from dockyard.kit.request_meta import RequestMeta
 
 log = structlog.get_logger(__name__)
@@ -108,6 +108,18 @@ async def record(
         update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=event.hash)
     )
     await session.flush()
+    publish_after_commit(
+        session,
+        "audit.created",
+        {
+            "id": event.id,
+            "action": action,
+            "outcome": outcome,
+            "target_type": target_type,
+            "target_id": event.target_id,
+            "actor_label": actor.label,
+        },
+    )
     return event
 
 

@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
+
+from dockyard.kit.events import EventBus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -89,10 +91,36 @@ def create_engine(url: str, *, immediate: bool = True, echo: bool = False) -> As
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+_PENDING_EVENTS = "dockyard.pending_events"
+_EVENT_BUS = "dockyard.event_bus"
+
+
+def publish_after_commit(session: AsyncSession, type: str, data: dict[str, Any]) -> None:
+    """Queue a real-time event that is published only if this session's transaction commits.
+
+    Subscribers must never hear about a change that was rolled back.
+    """
+    session.sync_session.info.setdefault(_PENDING_EVENTS, []).append((type, data))
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING_EVENTS, None)
+    bus = session.info.get(_EVENT_BUS)
+    if pending and isinstance(bus, EventBus):
+        for type, data in pending:
+            bus.publish(type, data)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING_EVENTS, None)
+
+
 class Database:
     """Owns the engines and hands out sessions."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, events: EventBus | None = None) -> None:
         self.url = url
         self.kind = "sqlite" if url.startswith("sqlite") else "postgresql"
         self.engine = create_engine(url, immediate=True, echo=echo)
@@ -100,7 +128,9 @@ class Database:
         self.read_engine = (
             create_engine(url, immediate=False, echo=echo) if self.kind == "sqlite" else self.engine
         )
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={_EVENT_BUS: events}
+        )
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -1,0 +1,46 @@
+"""HTTP routes for jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from dockyard.deps import PrincipalDep, ReadSessionDep
+from dockyard.jobs import repository
+from dockyard.jobs.schemas import JobDetail, JobLineOut, JobList, JobOut, JobStatus
+from dockyard.kit.errors import NotFoundError
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=JobList)
+async def list_jobs(
+    _: PrincipalDep,
+    session: ReadSessionDep,
+    service_id: int | None = None,
+    status: JobStatus | None = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    """Jobs, newest first, filtered by service, status or kind."""
+    rows, total = await repository.list_page(
+        session, service_id=service_id, status=status, kind=kind, limit=limit, offset=offset
+    )
+    return JobList(
+        items=[JobOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{job_id}", response_model=JobDetail)
+async def get_job(job_id: str, _: PrincipalDep, session: ReadSessionDep) -> JobDetail:
+    """One job with its progress lines."""
+    job = await repository.get(session, job_id)
+    if job is None:
+        raise NotFoundError(f"Job {job_id} does not exist.", code="job_not_found")
+    lines = await repository.lines(session, job_id)
+    return JobDetail(
+        **JobOut.model_validate(job).model_dump(),
+        lines=[JobLineOut.model_validate(line) for line in lines],
+    )
