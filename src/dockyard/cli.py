@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from dockyard import __version__
+from dockyard.client.commands import login as client_login
+from dockyard.client.commands import logout as client_logout
+from dockyard.client.commands import service_app
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,6 +33,9 @@ user_app = typer.Typer(
 audit_app = typer.Typer(help="Inspect the audit log.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(service_app, name="service")
+app.command("login")(client_login)
+app.command("logout")(client_logout)
 
 
 def _settings() -> Settings:

@@ -1,0 +1,1 @@
+"""The command-line client: talks to a Dockyard server over its HTTP API."""
