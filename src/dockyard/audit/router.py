@@ -6,8 +6,8 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
@@ -23,9 +23,11 @@ from dockyard.audit.schemas import (
 from dockyard.audit.service import verify_chain
 from dockyard.deps import PrincipalDep, ReadSessionDep, RuntimeDep
 from dockyard.kit.clock import utcnow
+from dockyard.kit.errors import DockyardError
 from dockyard.kit.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+T = TypeVar("T")
 
 
 def audit_filters(
@@ -43,9 +45,25 @@ def audit_filters(
         target_type=target_type,
         target_id=target_id,
         outcome=outcome,
-        since=since,
-        until=until,
+        since=_as_utc(since),
+        until=_as_utc(until),
     )
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """A time without an offset is read as UTC (what the API documents)."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _before_id(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    value = decode_cursor(cursor).get("before_id")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise DockyardError("The cursor is not valid.", code="invalid_cursor")
+    return value
 
 
 FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
@@ -60,10 +78,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditPage:
     """Events newest first, filtered, with cursor pagination."""
-    before_id = None
-    if cursor:
-        before_id = int(decode_cursor(cursor).get("before_id", 0)) or None
-    rows = await repository.list_page(session, filters, before_id=before_id, limit=limit)
+    rows = await repository.list_page(session, filters, before_id=_before_id(cursor), limit=limit)
     items = [AuditEventOut.model_validate(r) for r in rows[:limit]]
     next_cursor = encode_cursor({"before_id": items[-1].id}) if len(rows) > limit else None
     return AuditPage(items=items, next_cursor=next_cursor)
@@ -87,12 +102,18 @@ async def export_events(
 
     async def rows() -> AsyncIterator[str]:
         async with runtime.db.read_session() as session:
+            events = repository.iterate(session, filters)
+            first = await anext(events, None)  # fails here, before the 200 is sent
             if format == "csv":
                 buffer = io.StringIO()
                 writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS)
                 writer.writeheader()
                 yield buffer.getvalue()
-            async for event in repository.iterate(session, filters):
+            else:
+                yield ""
+            if first is None:
+                return
+            async for event in _chain(first, events):
                 data = AuditEventOut.model_validate(event).model_dump(mode="json")
                 if format == "jsonl":
                     yield json.dumps(data, ensure_ascii=False) + "\n"
@@ -102,13 +123,22 @@ async def export_events(
                     csv.DictWriter(buffer, fieldnames=_CSV_FIELDS).writerow(data)
                     yield buffer.getvalue()
 
+    body = rows()
+    # Run the query before the response starts, so a failure is a proper error response.
+    head = await anext(body)
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
     return StreamingResponse(
-        rows(),
+        _chain(head, body),
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="dockyard-audit-{stamp}.{format}"'},
     )
+
+
+async def _chain(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    yield first
+    async for item in rest:
+        yield item
 
 
 @router.get("/verify", response_model=AuditVerifyOut)

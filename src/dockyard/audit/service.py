@@ -25,7 +25,10 @@ from dockyard.kit.request_meta import RequestMeta
 
 log = structlog.get_logger(__name__)
 
-_SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|private|credential|otp", re.I)
+_SECRET_KEY = re.compile(
+    r"pass(word)?|secret|token|api[_-]?key|private|credential|otp|authorization|cookie|dsn",
+    re.I,
+)
 REDACTED = "[redacted]"
 
 
@@ -196,7 +199,8 @@ async def verify_chain(db: Database, *, batch_size: int = 2000) -> VerifyResult:
 
         head = (
             await session.execute(select(AuditChainHead).where(AuditChainHead.id == 1))
-        ).scalar_one()
+        ).scalar_one_or_none()
+        head_id, head_hash = (head.last_id, head.last_hash) if head else (0, GENESIS_HASH)
 
         checked = 0
         next_id, prev = start_id, start_prev
@@ -227,11 +231,13 @@ async def verify_chain(db: Database, *, batch_size: int = 2000) -> VerifyResult:
             cursor = rows[-1].id
 
         # The head remembers the newest row, so removing rows at the end is caught too.
-        if head.last_id > 0 and (head.last_id != last_seen_id or head.last_hash != last_seen_hash):
+        if head is None and last_seen_id is not None:
+            return VerifyResult(False, checked, None, "events exist but the chain head is missing")
+        if head_id > 0 and (head_id != last_seen_id or head_hash != last_seen_hash):
             return VerifyResult(
                 False,
                 checked,
                 last_seen_id,
-                f"the chain ends at row {last_seen_id} but row {head.last_id} was written",
+                f"the chain ends at row {last_seen_id} but row {head_id} was written",
             )
         return VerifyResult(True, checked)

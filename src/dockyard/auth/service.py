@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dockyard.audit.service import Actor, record
 from dockyard.auth.models import LoginSession, RefreshToken
@@ -90,7 +90,8 @@ class AuthService:
         email_key = email.strip().lower()
         now = utcnow()
         async with self.db.session() as session:
-            user = await users.get_by_email(session, email_key)
+            # FOR UPDATE: concurrent failed attempts must count, not overwrite each other.
+            user = await users.get_by_email(session, email_key, for_update=True)
             if user is not None and user.locked_until is not None and user.locked_until > now:
                 retry = int((user.locked_until - now).total_seconds()) + 1
                 await record(
@@ -185,9 +186,20 @@ class AuthService:
         )
         now = utcnow()
         async with self.db.session() as session:
+            token_hash = hash_refresh_token(token)
+            # Claim the token in one statement: of concurrent refreshes with the same
+            # token exactly one wins, the others take the reuse path below.
+            claimed = (
+                await session.execute(
+                    update(RefreshToken)
+                    .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
+                    .values(used_at=now)
+                    .returning(RefreshToken.id)
+                )
+            ).scalar_one_or_none()
             row = (
                 await session.execute(
-                    select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
+                    select(RefreshToken).where(RefreshToken.token_hash == token_hash)
                 )
             ).scalar_one_or_none()
             if row is None:
@@ -196,7 +208,7 @@ class AuthService:
             user = await users.get(session, login_session.user_id) if login_session else None
             if login_session is None or user is None:
                 raise invalid
-            if row.used_at is not None:
+            if claimed is None:
                 if login_session.revoked_at is None:
                     login_session.revoked_at = now
                     login_session.revoked_reason = "refresh_token_reuse"
@@ -218,8 +230,8 @@ class AuthService:
                 or row.expires_at <= now
                 or not user.is_active
             ):
+                await session.rollback()  # un-claim: an invalid session keeps nothing
                 raise invalid
-            row.used_at = now
             login_session.last_used_at = now
             access, refresh, new_row = self._issue(user, login_session.id)
             session.add(new_row)

@@ -33,13 +33,17 @@ async def _timed(check: Awaitable[None], what: str) -> DependencyCheck:
 
 async def readiness(runtime: Runtime) -> Readiness:
     """Ready when the database answers and the local engine answers `/_ping`."""
-    async with runtime.db.read_session() as session:
-        node = await get_local(session)
+    database = await _timed(runtime.db.ping(), "The database")
+    node = None
+    if database.ok:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S), runtime.db.read_session() as session:
+                node = await get_local(session)
+        except (TimeoutError, SQLAlchemyError, OSError):
+            node = None  # fall back to the configured engine below
     docker_host = node.docker_host if node else runtime.settings.resolved_docker_host
     engine = runtime.engines.get(node.id if node else 0, docker_host)
-    database, docker = await asyncio.gather(
-        _timed(runtime.db.ping(), "The database"), _timed(engine.ping(), "The Docker engine")
-    )
+    docker = await _timed(engine.ping(), "The Docker engine")
     ok = database.ok and docker.ok
     return Readiness(
         status="ready" if ok else "not_ready", checks={"database": database, "docker": docker}

@@ -8,10 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.users.models import User
 
 
-async def get_by_email(session: AsyncSession, email: str) -> User | None:
-    return (
-        await session.execute(select(User).where(User.email == email.strip().lower()))
-    ).scalar_one_or_none()
+async def get_by_email(
+    session: AsyncSession, email: str, *, for_update: bool = False
+) -> User | None:
+    """The user with this email (any case); `for_update` locks the row (PostgreSQL)."""
+    stmt = select(User).where(User.email == email.strip().lower())
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
