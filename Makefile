@@ -68,8 +68,11 @@ test-env-down:
 test-ui: ui-deps
 	@cd frontend && npm run --silent typecheck && npm test --silent
 
+# Browser tests run in their own process: Playwright's sync API keeps an event loop
+# of its own that must not share a process with the asyncio suites.
 test-py: py-deps
-	@source $(TEST_ENV) && $(UV) run --frozen pytest $(PYTEST_ARGS)
+	@source $(TEST_ENV) && $(UV) run --frozen pytest tests/unit tests/integration $(PYTEST_ARGS)
+	@source $(TEST_ENV) && $(UV) run --frozen pytest tests/e2e $(PYTEST_ARGS)
 
 test: deps test-env lint typecheck check-client test-ui build-ui test-py
 
