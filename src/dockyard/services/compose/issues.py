@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
@@ -31,10 +31,11 @@ class ComposeIssue:
 class ComposeError(ValidationFailedError):
     """A compose text or definition was refused; `issues` says every reason and where.
 
-    A `DockyardError` (422, code `invalid_compose`), so an API route may let it propagate.
+    A `DockyardError` (422, code `invalid_definition`, `details.errors` like every other
+    validation error), so an API route may let it propagate.
     """
 
-    code = "invalid_compose"
+    code = "invalid_definition"
 
     def __init__(self, issues: Sequence[ComposeIssue]) -> None:
         if not issues:
@@ -42,12 +43,12 @@ class ComposeError(ValidationFailedError):
         self.issues = list(issues)
         first = str(self.issues[0])
         more = len(self.issues) - 1
-        message = f"Invalid compose definition: {first}"
+        message = f"The definition is not valid: {first}"
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         super().__init__(
             message,
-            details={"issues": [{"path": i.path, "message": i.message} for i in self.issues]},
+            details={"errors": [{"path": i.path, "message": i.message} for i in self.issues]},
         )
 
 
@@ -56,7 +57,7 @@ def join_path(*parts: object) -> str:
     return ".".join(str(p) for p in parts if p != "")
 
 
-def raise_issue(message: str, *subpath: object) -> None:
+def raise_issue(message: str, *subpath: object) -> NoReturn:
     """Fail a Pydantic validator with `message`, at `subpath` below the field being validated."""
     raise PydanticCustomError(
         COMPOSE_ERROR_TYPE, "{message}", {"message": message, "subpath": join_path(*subpath)}
@@ -64,10 +65,15 @@ def raise_issue(message: str, *subpath: object) -> None:
 
 
 def issues_from_validation_error(
-    error: ValidationError, prefix: Iterable[object] = (), *, known_fields: Iterable[str] = ()
+    error: ValidationError,
+    prefix: Iterable[object] = (),
+    *,
+    suggestions: Callable[[Sequence[object]], Sequence[str]] | None = None,
 ) -> list[ComposeIssue]:
-    """Pydantic errors as issues with compose paths; input values are never echoed."""
-    known = sorted(set(known_fields))
+    """Pydantic errors as issues with compose paths; input values are never echoed.
+
+    `suggestions(loc)` lists the field names valid beside an unknown field, for a hint.
+    """
     issues: list[ComposeIssue] = []
     for err in error.errors(include_url=False, include_input=False):
         loc = [*prefix, *err["loc"]]
@@ -78,6 +84,7 @@ def issues_from_validation_error(
             if ctx.get("subpath"):
                 loc.append(ctx["subpath"])
         elif kind == "extra_forbidden":
+            known = suggestions(err["loc"]) if suggestions is not None else ()
             message = _unknown_field_message(str(loc[-1]) if loc else "", known)
         elif kind == "missing":
             message = "is required"
