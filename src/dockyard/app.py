@@ -19,14 +19,18 @@ from dockyard import __version__
 from dockyard.audit.router import router as audit_router
 from dockyard.auth.router import router as auth_router
 from dockyard.bootstrap import bootstrap
+from dockyard.jobs.router import router as jobs_router
 from dockyard.kit.errors import document_errors, install_error_handlers
 from dockyard.kit.middleware import RequestContextMiddleware
 from dockyard.kit.spa import mount_spa
 from dockyard.logging_setup import configure_logging
 from dockyard.migrations.runner import upgrade
 from dockyard.nodes.router import router as nodes_router
+from dockyard.realtime.router import router as realtime_router
 from dockyard.runtime import Runtime
 from dockyard.scheduler import AUDIT_PURGE_INTERVAL_S, EmbeddedScheduler, audit_retention_job
+from dockyard.services import operations as services_operations
+from dockyard.services.router import router as services_router
 from dockyard.settings import Settings
 from dockyard.system.router import router as system_router
 
@@ -45,6 +49,10 @@ async def start_runtime(settings: Settings, *, first_admin: bool = True) -> Runt
     return runtime
 
 
+# Importing registers the job handlers of each domain.
+_HANDLER_MODULES = (services_operations,)
+
+
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
     """Build the application. Settings default to the environment."""
     settings = settings or Settings()
@@ -54,7 +62,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings)
+        await runtime.start()
         app.state.runtime = runtime
+        app.state.realtime = runtime.realtime
         scheduler = EmbeddedScheduler(runtime)
         scheduler.every(AUDIT_PURGE_INTERVAL_S, audit_retention_job)
         log.info(
@@ -100,7 +110,15 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         )
         return page
 
-    for router in (system_router, auth_router, nodes_router, audit_router):
+    for router in (
+        system_router,
+        auth_router,
+        nodes_router,
+        audit_router,
+        services_router,
+        jobs_router,
+        realtime_router,
+    ):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

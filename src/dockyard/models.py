@@ -10,4 +10,5 @@ def import_all_models() -> None:
     from dockyard.jobs import models as _jobs  # noqa: F401
     from dockyard.nodes import models as _nodes  # noqa: F401
     from dockyard.services import models as _services  # noqa: F401
+    from dockyard.system import models as _system  # noqa: F401
     from dockyard.users import models as _users  # noqa: F401

@@ -5,13 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
+
 from dockyard.auth.service import AuthService
 from dockyard.engine.adapter import EngineRegistry
+from dockyard.jobs.runner import EmbeddedJobRunner
 from dockyard.kit.clock import utcnow
 from dockyard.kit.db import Database
 from dockyard.kit.events import EventBus
+from dockyard.nodes.models import Node
 from dockyard.nodes.service import NodeService
+from dockyard.realtime.service import RealtimeHub
+from dockyard.services.views import ServiceViews, StateContainers
 from dockyard.settings import Settings
+from dockyard.state.service import StateService
+from dockyard.system.models import Instance
 
 
 @dataclass
@@ -22,22 +30,57 @@ class Runtime:
     auth: AuthService
     nodes: NodeService
     events: EventBus
+    state: StateService
+    service_views: ServiceViews
+    realtime: RealtimeHub
     started_at: datetime = field(default_factory=utcnow)
+    jobs: EmbeddedJobRunner = field(init=False)
+    instance_id: str = ""
 
     @classmethod
     def build(cls, settings: Settings, secret: str) -> Runtime:
         events = EventBus()
         db = Database(settings.resolved_database_url, events=events)
         engines = EngineRegistry(timeout_s=settings.engine_timeout_s)
-        return cls(
+        auth = AuthService(db, settings, secret)
+        state = StateService(events)
+        runtime = cls(
             settings=settings,
             db=db,
             engines=engines,
-            auth=AuthService(db, settings, secret),
+            auth=auth,
             nodes=NodeService(engines),
             events=events,
+            state=state,
+            service_views=ServiceViews(StateContainers(state)),
+            realtime=RealtimeHub(
+                bus=events,
+                auth=auth,
+                engine_url_for=state.base_url_for,
+                allowed_origins=settings.allowed_origins,
+            ),
         )
+        runtime.jobs = EmbeddedJobRunner(runtime)
+        return runtime
+
+    async def load_instance_id(self) -> str:
+        """This installation's id (from the database), stamped on its Docker objects."""
+        async with self.db.read_session() as session:
+            self.instance_id = (await session.execute(select(Instance.instance_id))).scalar_one()
+        self.service_views.source.instance_id = self.instance_id
+        return self.instance_id
+
+    async def start(self) -> None:
+        """Start watching every node's engine; fail jobs a previous process left behind."""
+        await self.load_instance_id()
+        async with self.db.read_session() as session:
+            nodes = (await session.execute(select(Node))).scalars().all()
+        await self.state.start(nodes)
+        await self.jobs.recover_interrupted()
 
     async def close(self) -> None:
+        await self.realtime.close()
+        await self.jobs.stop()
+        await self.state.stop()
         await self.engines.close()
         await self.db.dispose()

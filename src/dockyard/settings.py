@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Proxy IPs whose `X-Forwarded-For` is trusted (JSON list).",
     )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra browser origins allowed on the WebSocket (JSON list); the "
+        "server's own origin always is.",
+    )
     default_publish_ip: str = Field(
         default="0.0.0.0",
         description="Host IP for published ports that name none (`127.0.0.1` keeps them local).",

@@ -144,6 +144,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Jobs
+         * @description Jobs, newest first, filtered by service, status or kind.
+         */
+        get: operations["list_jobs_api_v1_jobs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Job
+         * @description One job with its progress lines.
+         */
+        get: operations["get_job_api_v1_jobs__job_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes": {
         parameters: {
             query?: never;
@@ -178,6 +218,236 @@ export interface paths {
         get: operations["get_node_api_v1_nodes__node_id__get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/realtime/ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue Ticket
+         * @description A single-use ticket (valid 30 s) for `GET /api/v1/ws?ticket=...`.
+         *
+         *     Keeps the access token out of the WebSocket URL, which proxies and browsers log.
+         */
+        post: operations["issue_ticket_api_v1_realtime_ticket_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Services
+         * @description Services with live status from the state cache.
+         */
+        get: operations["list_services_api_v1_services_get"];
+        put?: never;
+        /**
+         * Create Service
+         * @description Create a service from a definition object or compose YAML (not deployed yet).
+         */
+        post: operations["create_service_api_v1_services_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate Definition
+         * @description Check a definition without saving it (the editor's inline errors).
+         */
+        post: operations["validate_definition_api_v1_services_validate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Service
+         * @description One service with its containers, status, drift and latest definition.
+         */
+        get: operations["get_service_api_v1_services__service_id__get"];
+        /**
+         * Update Service
+         * @description Edit a service; a changed definition becomes a new revision (409 when stale).
+         */
+        put: operations["update_service_api_v1_services__service_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/compose": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Compose
+         * @description The service (latest or a given revision) as docker-compose YAML.
+         */
+        get: operations["export_compose_api_v1_services__service_id__compose_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Service Logs
+         * @description The last `tail` lines of each container of the service, running or stopped.
+         */
+        get: operations["service_logs_api_v1_services__service_id__logs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Revisions
+         * @description Every saved revision, newest first.
+         */
+        get: operations["list_revisions_api_v1_services__service_id__revisions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/revisions/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Diff Revisions
+         * @description A unified diff between two revisions' compose YAML.
+         */
+        get: operations["diff_revisions_api_v1_services__service_id__revisions_diff_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/revisions/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Revision
+         * @description One revision with its definition and compose YAML.
+         */
+        get: operations["get_revision_api_v1_services__service_id__revisions__number__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/revisions/{number}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore Revision
+         * @description Save an old revision's definition as the new latest revision (not deployed).
+         */
+        post: operations["restore_revision_api_v1_services__service_id__revisions__number__restore_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/{action}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Service Action
+         * @description Start an operation as a job: deploy, start, stop, restart, pull, update or delete.
+         */
+        post: operations["service_action_api_v1_services__service_id___action__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -248,6 +518,22 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * ActionRequest
+         * @description Options of an action; only `delete` reads `remove_volumes`.
+         */
+        ActionRequest: {
+            /**
+             * Confirm
+             * @description For delete with remove_volumes: the service name.
+             */
+            confirm?: string | null;
+            /**
+             * Remove Volumes
+             * @default false
+             */
+            remove_volumes: boolean;
+        };
         /** AuditEventOut */
         AuditEventOut: {
             /** Action */
@@ -309,6 +595,37 @@ export interface components {
             /** Reason */
             reason: string | null;
         };
+        /** ContainerOut */
+        ContainerOut: {
+            /** Exit Code */
+            exit_code: number | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Health */
+            health: string | null;
+            /** Id */
+            id: string;
+            /** Image */
+            image: string;
+            /** Image Id */
+            image_id: string | null;
+            /** Name */
+            name: string;
+            /** Number */
+            number: number | null;
+            /** Ports */
+            ports: components["schemas"]["PortOut"][];
+            /** Restart Count */
+            restart_count: number;
+            /** Revision */
+            revision: number | null;
+            /** Service */
+            service: string | null;
+            /** Started At */
+            started_at: string | null;
+            /** State */
+            state: string;
+        };
         /**
          * CurrentUser
          * @description The signed-in user.
@@ -329,6 +646,13 @@ export interface components {
             last_login_at: string | null;
             /** Role */
             role: string;
+        };
+        /** DefinitionIssue */
+        DefinitionIssue: {
+            /** Message */
+            message: string;
+            /** Path */
+            path: string;
         };
         /** DependencyCheck */
         DependencyCheck: {
@@ -413,6 +737,146 @@ export interface components {
              */
             status: "ok";
         };
+        /**
+         * JobAccepted
+         * @description 202 body of every action that starts a job.
+         */
+        JobAccepted: {
+            job: components["schemas"]["JobOut"];
+        };
+        /**
+         * JobDetail
+         * @description A job with its progress lines.
+         */
+        JobDetail: {
+            /** Actor Id */
+            actor_id: string | null;
+            /** Actor Label */
+            actor_label: string | null;
+            /** Actor Type */
+            actor_type: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Lines */
+            lines: components["schemas"]["JobLineOut"][];
+            /** Node Id */
+            node_id: number | null;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Progress Count */
+            progress_count: number;
+            /** Result */
+            result: {
+                [key: string]: unknown;
+            };
+            /** Service Id */
+            service_id: number | null;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed";
+        };
+        /** JobLineOut */
+        JobLineOut: {
+            /** Level */
+            level: string;
+            /** Message */
+            message: string;
+            /** Seq */
+            seq: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+        };
+        /**
+         * JobList
+         * @description A page of jobs, newest first.
+         */
+        JobList: {
+            /** Items */
+            items: components["schemas"]["JobOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** JobOut */
+        JobOut: {
+            /** Actor Id */
+            actor_id: string | null;
+            /** Actor Label */
+            actor_label: string | null;
+            /** Actor Type */
+            actor_type: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Node Id */
+            node_id: number | null;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Progress Count */
+            progress_count: number;
+            /** Result */
+            result: {
+                [key: string]: unknown;
+            };
+            /** Service Id */
+            service_id: number | null;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed";
+        };
+        /** LogLine */
+        LogLine: {
+            /** Container */
+            container: string;
+            /** Message */
+            message: string;
+            /**
+             * Stream
+             * @enum {string}
+             */
+            stream: "stdout" | "stderr";
+            /** Ts */
+            ts: string | null;
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Email */
@@ -424,6 +888,11 @@ export interface components {
         LogoutRequest: {
             /** Refresh Token */
             refresh_token?: string | null;
+        };
+        /** LogsOut */
+        LogsOut: {
+            /** Lines */
+            lines: components["schemas"]["LogLine"][];
         };
         /**
          * NodeList
@@ -470,6 +939,17 @@ export interface components {
              */
             status: "online" | "offline";
         };
+        /** PortOut */
+        PortOut: {
+            /** Container Port */
+            container_port: number;
+            /** Host Ip */
+            host_ip: string | null;
+            /** Host Port */
+            host_port: number | null;
+            /** Protocol */
+            protocol: string;
+        };
         /** Readiness */
         Readiness: {
             /** Checks */
@@ -486,6 +966,274 @@ export interface components {
         RefreshRequest: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /** RestoreRequest */
+        RestoreRequest: {
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+        };
+        /** RevisionDetail */
+        RevisionDetail: {
+            /** Comment */
+            comment: string;
+            /** Compose */
+            compose: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By Label */
+            created_by_label: string | null;
+            /** Definition */
+            definition: {
+                [key: string]: unknown;
+            };
+            /** Definition Hash */
+            definition_hash: string;
+            /** Number */
+            number: number;
+            /** Source */
+            source: string;
+        };
+        /** RevisionDiff */
+        RevisionDiff: {
+            /** Changed Services */
+            changed_services: string[];
+            /**
+             * Diff
+             * @description Unified diff of the two revisions' compose YAML.
+             */
+            diff: string;
+            /** From Revision */
+            from_revision: number;
+            /** To Revision */
+            to_revision: number;
+        };
+        /** RevisionList */
+        RevisionList: {
+            /** Deployed Revision */
+            deployed_revision: number | null;
+            /** Items */
+            items: components["schemas"]["RevisionOut"][];
+            /** Latest Revision */
+            latest_revision: number;
+        };
+        /** RevisionOut */
+        RevisionOut: {
+            /** Comment */
+            comment: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By Label */
+            created_by_label: string | null;
+            /** Definition Hash */
+            definition_hash: string;
+            /** Number */
+            number: number;
+            /** Source */
+            source: string;
+        };
+        /** ServiceCreate */
+        ServiceCreate: {
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+            /** Compose */
+            compose?: string | null;
+            /** Definition */
+            definition?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Env */
+            env?: string | null;
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /** Node Id */
+            node_id?: number | null;
+            /**
+             * Source
+             * @default api
+             * @enum {string}
+             */
+            source: "ui" | "api" | "import" | "restore" | "adopt" | "cli";
+        };
+        /** ServiceDetail */
+        ServiceDetail: {
+            active_job: components["schemas"]["JobOut"] | null;
+            /** Containers */
+            containers: components["schemas"]["ContainerOut"][];
+            /** Containers Running */
+            containers_running: number;
+            /** Containers Total */
+            containers_total: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Definition */
+            definition: {
+                [key: string]: unknown;
+            };
+            /** Deployed At */
+            deployed_at: string | null;
+            /** Deployed Revision */
+            deployed_revision: number | null;
+            /** Description */
+            description: string;
+            /** Drift */
+            drift: boolean;
+            /** Drift Reasons */
+            drift_reasons: string[];
+            /** Id */
+            id: number;
+            /** Images */
+            images: string[];
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /** Node Id */
+            node_id: number;
+            /** Owner Id */
+            owner_id: number | null;
+            /** Ports */
+            ports: components["schemas"]["PortOut"][];
+            /** Revision */
+            revision: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "partial" | "stopped" | "restarting" | "unhealthy" | "not_deployed" | "error";
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * ServiceList
+         * @description A page of services.
+         */
+        ServiceList: {
+            /** Items */
+            items: components["schemas"]["ServiceOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** ServiceOut */
+        ServiceOut: {
+            active_job: components["schemas"]["JobOut"] | null;
+            /** Containers */
+            containers: components["schemas"]["ContainerOut"][];
+            /** Containers Running */
+            containers_running: number;
+            /** Containers Total */
+            containers_total: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Deployed At */
+            deployed_at: string | null;
+            /** Deployed Revision */
+            deployed_revision: number | null;
+            /** Description */
+            description: string;
+            /** Drift */
+            drift: boolean;
+            /** Drift Reasons */
+            drift_reasons: string[];
+            /** Id */
+            id: number;
+            /** Images */
+            images: string[];
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /** Node Id */
+            node_id: number;
+            /** Owner Id */
+            owner_id: number | null;
+            /** Ports */
+            ports: components["schemas"]["PortOut"][];
+            /** Revision */
+            revision: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "partial" | "stopped" | "restarting" | "unhealthy" | "not_deployed" | "error";
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * ServiceUpdate
+         * @description A partial update. A new definition creates a new revision.
+         */
+        ServiceUpdate: {
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+            /** Compose */
+            compose?: string | null;
+            /** Definition */
+            definition?: {
+                [key: string]: unknown;
+            } | null;
+            /** Description */
+            description?: string | null;
+            /** Env */
+            env?: string | null;
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Revision
+             * @description The revision this edit is based on (or send If-Match).
+             */
+            revision?: number | null;
+            /**
+             * Source
+             * @default api
+             * @enum {string}
+             */
+            source: "ui" | "api" | "import" | "restore" | "adopt" | "cli";
         };
         /** SystemInfo */
         SystemInfo: {
@@ -508,6 +1256,19 @@ export interface components {
             /** Version */
             version: string;
         };
+        /**
+         * TicketOut
+         * @description A single-use ticket for `GET /api/v1/ws?ticket=...`.
+         */
+        TicketOut: {
+            /**
+             * Expires In
+             * @description Seconds the ticket stays valid.
+             */
+            expires_in: number;
+            /** Ticket */
+            ticket: string;
+        };
         /** TokenPair */
         TokenPair: {
             /** Access Token */
@@ -522,6 +1283,35 @@ export interface components {
              * @constant
              */
             token_type: "bearer";
+        };
+        /** ValidateRequest */
+        ValidateRequest: {
+            /** Compose */
+            compose?: string | null;
+            /** Definition */
+            definition?: {
+                [key: string]: unknown;
+            } | null;
+            /** Env */
+            env?: string | null;
+            /** Node Id */
+            node_id?: number | null;
+            /**
+             * Service Id
+             * @description When editing, the service whose own ports do not conflict.
+             */
+            service_id?: number | null;
+        };
+        /** ValidateResult */
+        ValidateResult: {
+            /** Definition */
+            definition: {
+                [key: string]: unknown;
+            } | null;
+            /** Issues */
+            issues: components["schemas"]["DefinitionIssue"][];
+            /** Valid */
+            valid: boolean;
         };
     };
     responses: never;
@@ -850,6 +1640,90 @@ export interface operations {
             };
         };
     };
+    list_jobs_api_v1_jobs_get: {
+        parameters: {
+            query?: {
+                service_id?: number | null;
+                status?: ("queued" | "running" | "succeeded" | "failed") | null;
+                kind?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_job_api_v1_jobs__job_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_nodes_api_v1_nodes_get: {
         parameters: {
             query?: {
@@ -909,6 +1783,551 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    issue_ticket_api_v1_realtime_ticket_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_services_api_v1_services_get: {
+        parameters: {
+            query?: {
+                node_id?: number | null;
+                search?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_service_api_v1_services_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServiceCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    validate_definition_api_v1_services_validate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidateRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidateResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_service_api_v1_services__service_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_service_api_v1_services__service_id__put: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-match"?: string | null;
+            };
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServiceUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    export_compose_api_v1_services__service_id__compose_get: {
+        parameters: {
+            query?: {
+                revision?: number | null;
+            };
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    service_logs_api_v1_services__service_id__logs_get: {
+        parameters: {
+            query?: {
+                tail?: number;
+                container?: string | null;
+                /** @description Unix seconds */
+                since?: number | null;
+                timestamps?: boolean;
+                download?: boolean;
+            };
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogsOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_revisions_api_v1_services__service_id__revisions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    diff_revisions_api_v1_services__service_id__revisions_diff_get: {
+        parameters: {
+            query: {
+                from: number;
+                to: number;
+            };
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionDiff"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_revision_api_v1_services__service_id__revisions__number__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    restore_revision_api_v1_services__service_id__revisions__number__restore_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RestoreRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    service_action_api_v1_services__service_id___action__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+                action: "deploy" | "start" | "stop" | "restart" | "pull" | "update" | "delete";
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ActionRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobAccepted"];
                 };
             };
             /** @description Not authenticated */

@@ -146,6 +146,17 @@ class DockerEngine:
         result = await self.call(lambda c: c.api.create_container(**kwargs))
         return str(result["Id"])
 
+    async def create_container_from_config(
+        self, config: dict[str, Any], name: str, platform: str | None = None
+    ) -> str:
+        """`POST /containers/create` with an Engine API body; returns the id."""
+        result = await self.call(
+            lambda c: c.api.create_container_from_config(  # type: ignore[no-untyped-call]
+                config, name, platform
+            )
+        )
+        return str(result["Id"])
+
     async def start_container(self, container: str) -> None:
         await self.call(lambda c: c.api.start(container))
 

@@ -1,0 +1,1 @@
+"""The browser's live channel: one authenticated WebSocket for events and logs."""

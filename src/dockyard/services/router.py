@@ -1,0 +1,327 @@
+"""HTTP routes for services. Logic lives in service.py, views.py and operations.py."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import PlainTextResponse
+
+from dockyard.deps import MetaDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from dockyard.jobs.schemas import JobAccepted, JobOut
+from dockyard.kit.errors import DockyardError, ValidationFailedError
+from dockyard.kit.responses import YamlResponse
+from dockyard.services import repository
+from dockyard.services import service as services
+from dockyard.services.compose import ComposeError, parse_definition
+from dockyard.services.definitions import canonical_json, parse_input, port_conflicts
+from dockyard.services.logs import fetch_service_logs, render_text
+from dockyard.services.schemas import (
+    ActionRequest,
+    DefinitionIssue,
+    LogsOut,
+    RestoreRequest,
+    RevisionDetail,
+    RevisionDiff,
+    RevisionList,
+    RevisionOut,
+    ServiceAction,
+    ServiceCreate,
+    ServiceDetail,
+    ServiceList,
+    ServiceUpdate,
+    ValidateRequest,
+    ValidateResult,
+)
+
+router = APIRouter(prefix="/api/v1/services", tags=["services"])
+_ETAG = re.compile(r'^(?:W/)?"rev-(\d+)"$')
+
+
+def _etag(revision: int) -> str:
+    return f'"rev-{revision}"'
+
+
+def _if_match_revision(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _ETAG.match(if_match.strip())
+    if match is None:
+        raise DockyardError(
+            'If-Match must be an ETag of this service, like "rev-3".', code="invalid_if_match"
+        )
+    return int(match.group(1))
+
+
+@router.get("", response_model=ServiceList)
+async def list_services(
+    _: PrincipalDep,
+    runtime: RuntimeDep,
+    session: ReadSessionDep,
+    node_id: int | None = None,
+    search: Annotated[str | None, Query(max_length=63)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ServiceList:
+    """Services with live status from the state cache."""
+    rows, total = await repository.list_page(
+        session, node_id=node_id, search=search, limit=limit, offset=offset
+    )
+    views = runtime.service_views
+    active = await views.active_jobs(session, rows)
+    items = [await views.build(session, s, active.get(s.id)) for s in rows]
+    return ServiceList(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("", response_model=ServiceDetail, status_code=status.HTTP_201_CREATED)
+async def create_service(
+    body: ServiceCreate,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    meta: MetaDep,
+    response: Response,
+) -> ServiceDetail:
+    """Create a service from a definition object or compose YAML (not deployed yet)."""
+    service = await services.create_service(
+        session, body, user=principal.user, actor=principal.actor, meta=meta
+    )
+    await session.commit()
+    response.headers["ETag"] = _etag(service.latest_revision)
+    response.headers["Location"] = f"/api/v1/services/{service.id}"
+    return await runtime.service_views.detail(session, service)
+
+
+@router.post("/validate", response_model=ValidateResult)
+async def validate_definition(
+    body: ValidateRequest, _: PrincipalDep, session: ReadSessionDep
+) -> ValidateResult:
+    """Check a definition without saving it (the editor's inline errors)."""
+    try:
+        defn = parse_input(definition=body.definition, compose=body.compose, env=body.env)
+    except ValidationFailedError as exc:
+        issues = [DefinitionIssue(**e) for e in exc.details.get("errors", [])]
+        return ValidateResult(valid=False, issues=issues, definition=None)
+    issues = []
+    if body.node_id is not None:
+        others = [
+            s for s in await repository.on_node(session, body.node_id) if s.id != body.service_id
+        ]
+        latest = await repository.latest_revisions(session, others)
+        try:
+            pairs = [
+                (s.name, parse_definition(latest[s.id].definition, validate=False))
+                for s in others
+                if s.id in latest
+            ]
+        except ComposeError:
+            pairs = []
+        issues = [
+            DefinitionIssue(path=i.path, message=i.message) for i in port_conflicts(defn, pairs)
+        ]
+    return ValidateResult(valid=not issues, issues=issues, definition=canonical_json(defn))
+
+
+@router.get("/{service_id}", response_model=ServiceDetail)
+async def get_service(
+    service_id: int,
+    _: PrincipalDep,
+    runtime: RuntimeDep,
+    session: ReadSessionDep,
+    response: Response,
+) -> ServiceDetail:
+    """One service with its containers, status, drift and latest definition."""
+    service = await services.get_or_404(session, service_id)
+    response.headers["ETag"] = _etag(service.latest_revision)
+    return await runtime.service_views.detail(session, service)
+
+
+@router.put("/{service_id}", response_model=ServiceDetail)
+async def update_service(
+    service_id: int,
+    body: ServiceUpdate,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    meta: MetaDep,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> ServiceDetail:
+    """Edit a service; a changed definition becomes a new revision (409 when stale)."""
+    service = await services.get_or_404(session, service_id)
+    await services.update_service(
+        session,
+        service,
+        body,
+        expected_revision=_if_match_revision(if_match),
+        user=principal.user,
+        actor=principal.actor,
+        meta=meta,
+    )
+    await session.commit()
+    response.headers["ETag"] = _etag(service.latest_revision)
+    return await runtime.service_views.detail(session, service)
+
+
+@router.post(
+    "/{service_id}/{action}",
+    response_model=JobAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def service_action(
+    service_id: int,
+    action: ServiceAction,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    body: ActionRequest | None = None,
+) -> JobAccepted:
+    """Start an operation as a job: deploy, start, stop, restart, pull, update or delete."""
+    service = await services.get_or_404(session, service_id)
+    params: dict[str, object] = {}
+    if action == "delete" and body is not None and body.remove_volumes:
+        if body.confirm != service.name:
+            raise ValidationFailedError(
+                "Removing volumes deletes their data: confirm with the service name.",
+                code="confirmation_required",
+                details={
+                    "errors": [{"path": "body.confirm", "message": "must be the service name"}]
+                },
+            )
+        params["remove_volumes"] = True
+    job = await services.request_action(
+        session, service, action, actor=principal.actor, params=params
+    )
+    await session.commit()
+    runtime.jobs.submit(job.id)
+    return JobAccepted(job=JobOut.model_validate(job))
+
+
+@router.get(
+    "/{service_id}/compose",
+    response_class=YamlResponse,
+    responses={200: {"content": {"application/yaml": {}}}},
+)
+async def export_compose(
+    service_id: int,
+    _: PrincipalDep,
+    session: ReadSessionDep,
+    revision: int | None = None,
+) -> YamlResponse:
+    """The service (latest or a given revision) as docker-compose YAML."""
+    service = await services.get_or_404(session, service_id)
+    number = revision or service.latest_revision
+    rev = await repository.revision(session, service.id, number)
+    if rev is None:
+        raise DockyardError(
+            f"Service {service.name} has no revision {number}.",
+            code="revision_not_found",
+            status_code=404,
+        )
+    return YamlResponse(
+        services.revision_yaml(service, rev),
+        headers={"Content-Disposition": f'inline; filename="{service.name}.compose.yaml"'},
+    )
+
+
+@router.get("/{service_id}/logs", response_model=LogsOut)
+async def service_logs(
+    service_id: int,
+    _: PrincipalDep,
+    runtime: RuntimeDep,
+    session: ReadSessionDep,
+    tail: Annotated[int, Query(ge=1, le=100_000)] = 100,
+    container: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[int | None, Query(ge=0, description="Unix seconds")] = None,
+    timestamps: bool = True,
+    download: bool = False,
+) -> LogsOut | PlainTextResponse:
+    """The last `tail` lines of each container of the service, running or stopped."""
+    service = await services.get_or_404(session, service_id)
+    lines = await fetch_service_logs(
+        runtime, service, tail=tail, container=container, since=since, timestamps=timestamps
+    )
+    if download:
+        return PlainTextResponse(
+            render_text(lines),
+            headers={"Content-Disposition": f'attachment; filename="{service.name}.log"'},
+        )
+    return LogsOut(lines=lines)
+
+
+@router.get("/{service_id}/revisions", response_model=RevisionList)
+async def list_revisions(service_id: int, _: PrincipalDep, session: ReadSessionDep) -> RevisionList:
+    """Every saved revision, newest first."""
+    service = await services.get_or_404(session, service_id)
+    rows = await repository.revisions(session, service.id)
+    return RevisionList(
+        items=[RevisionOut.model_validate(r) for r in rows],
+        deployed_revision=service.deployed_revision,
+        latest_revision=service.latest_revision,
+    )
+
+
+@router.get("/{service_id}/revisions/diff", response_model=RevisionDiff)
+async def diff_revisions(
+    service_id: int,
+    _: PrincipalDep,
+    session: ReadSessionDep,
+    from_: Annotated[int, Query(alias="from", ge=1)],
+    to: Annotated[int, Query(ge=1)],
+) -> RevisionDiff:
+    """A unified diff between two revisions' compose YAML."""
+    service = await services.get_or_404(session, service_id)
+    return await services.diff_revisions(session, service, from_, to)
+
+
+@router.get("/{service_id}/revisions/{number}", response_model=RevisionDetail)
+async def get_revision(
+    service_id: int, number: int, _: PrincipalDep, session: ReadSessionDep
+) -> RevisionDetail:
+    """One revision with its definition and compose YAML."""
+    service = await services.get_or_404(session, service_id)
+    rev = await repository.revision(session, service.id, number)
+    if rev is None:
+        raise DockyardError(
+            f"Service {service.name} has no revision {number}.",
+            code="revision_not_found",
+            status_code=404,
+        )
+    return RevisionDetail(
+        **RevisionOut.model_validate(rev).model_dump(),
+        definition=rev.definition,
+        compose=services.revision_yaml(service, rev),
+    )
+
+
+@router.post(
+    "/{service_id}/revisions/{number}/restore",
+    response_model=RevisionDetail,
+    status_code=status.HTTP_201_CREATED,
+)
+async def restore_revision(
+    service_id: int,
+    number: int,
+    principal: PrincipalDep,
+    session: SessionDep,
+    meta: MetaDep,
+    body: RestoreRequest | None = None,
+) -> RevisionDetail:
+    """Save an old revision's definition as the new latest revision (not deployed)."""
+    service = await services.get_or_404(session, service_id)
+    rev = await services.restore_revision(
+        session,
+        service,
+        number,
+        comment=body.comment if body else "",
+        user=principal.user,
+        actor=principal.actor,
+        meta=meta,
+    )
+    await session.commit()
+    return RevisionDetail(
+        **RevisionOut.model_validate(rev).model_dump(),
+        definition=rev.definition,
+        compose=services.revision_yaml(service, rev),
+    )

@@ -1,0 +1,1 @@
+"""The per-node container state cache, fed by Docker events and periodic reconciles."""
