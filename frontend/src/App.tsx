@@ -4,6 +4,7 @@ import { createBrowserRouter, RouterProvider } from "react-router";
 import { Toaster } from "sonner";
 import { createQueryClient } from "@/api/queryClient";
 import { AuthProvider } from "@/auth/AuthProvider";
+import { TooltipProvider } from "@/components/ui/tooltip";
 import { PageTitleProvider } from "@/lib/pageTitle";
 import { ThemeProvider, useTheme } from "@/lib/theme";
 import { routes } from "@/routes";
@@ -22,7 +23,9 @@ export function App() {
       <QueryClientProvider client={queryClient}>
         <AuthProvider>
           <PageTitleProvider>
-            <RouterProvider router={router} />
+            <TooltipProvider delayDuration={250}>
+              <RouterProvider router={router} />
+            </TooltipProvider>
           </PageTitleProvider>
         </AuthProvider>
         <ThemedToaster />

@@ -1,4 +1,4 @@
-import { Bell, HeartPulse, Layers, Package, Settings, Users, Waypoints } from "lucide-react";
+import { Bell, HeartPulse, Package, Settings, Users, Waypoints } from "lucide-react";
 import type { RouteObject } from "react-router";
 import { RequireAuth } from "@/auth/RequireAuth";
 import { AppLayout } from "@/components/layout/AppLayout";
@@ -9,6 +9,9 @@ import { LoginPage } from "@/pages/LoginPage";
 import { NodeDetailPage } from "@/pages/NodeDetailPage";
 import { NodesPage } from "@/pages/NodesPage";
 import { NotFoundPage } from "@/pages/NotFoundPage";
+import { ServiceCreatePage } from "@/pages/ServiceCreatePage";
+import { ServicePage } from "@/pages/ServicePage";
+import { ServicesPage } from "@/pages/ServicesPage";
 
 export const routes: RouteObject[] = [
   { path: "/login", element: <LoginPage /> },
@@ -21,10 +24,9 @@ export const routes: RouteObject[] = [
     ),
     children: [
       { index: true, element: <DashboardPage /> },
-      {
-        path: "services",
-        element: <ComingSoonPage title="Services" icon={Layers} description="Services — compose-like stacks deployed to your nodes — arrive in the next release." />,
-      },
+      { path: "services", element: <ServicesPage /> },
+      { path: "services/new", element: <ServiceCreatePage /> },
+      { path: "services/:id/:tab?", element: <ServicePage /> },
       {
         path: "images",
         element: <ComingSoonPage title="Images" icon={Package} description="Images — browse, pull and prune images across your nodes — arrive in the next release." />,

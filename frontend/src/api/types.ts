@@ -23,3 +23,34 @@ export type LoginBody = paths["/api/v1/auth/login"]["post"]["requestBody"] exten
   : never;
 export type AuditQuery = NonNullable<paths["/api/v1/audit"]["get"]["parameters"]["query"]>;
 export type AuditOutcome = AuditEvent["outcome"];
+
+// --- Services and jobs ------------------------------------------------------
+export type ServiceOut = Schemas["ServiceOut"];
+export type ServiceDetail = Schemas["ServiceDetail"];
+export type ServiceList = Schemas["ServiceList"];
+export type ServiceCreate = Schemas["ServiceCreate"];
+export type ServiceUpdate = Schemas["ServiceUpdate"];
+export type ContainerOut = Schemas["ContainerOut"];
+export type PortOut = Schemas["PortOut"];
+export type RevisionOut = Schemas["RevisionOut"];
+export type RevisionDetail = Schemas["RevisionDetail"];
+export type RevisionList = Schemas["RevisionList"];
+export type RevisionDiff = Schemas["RevisionDiff"];
+export type RestoreRequest = Schemas["RestoreRequest"];
+export type ValidateRequest = Schemas["ValidateRequest"];
+export type ValidateResult = Schemas["ValidateResult"];
+export type DefinitionIssue = Schemas["DefinitionIssue"];
+export type ActionRequest = Schemas["ActionRequest"];
+export type LogsOut = Schemas["LogsOut"];
+export type LogLine = Schemas["LogLine"];
+export type JobOut = Schemas["JobOut"];
+export type JobDetail = Schemas["JobDetail"];
+export type JobLineOut = Schemas["JobLineOut"];
+export type JobList = Schemas["JobList"];
+export type JobAccepted = Schemas["JobAccepted"];
+export type TicketOut = Schemas["TicketOut"];
+
+export type ServiceStatus = ServiceOut["status"];
+export type JobStatus = JobOut["status"];
+export type RevisionSource = ServiceCreate["source"];
+export type ServiceAction = paths["/api/v1/services/{service_id}/{action}"]["post"]["parameters"]["path"]["action"];

@@ -240,9 +240,14 @@ def test_the_engine_accepts_every_field_of_a_web_container(
     assert "web" in endpoint["Aliases"]
 
     probe = project.execute(
-        container_id, ["sh", "-c", "echo $GREETING; ulimit -n; hostname; touch /probe || echo ro"]
+        container_id,
+        [
+            "sh",
+            "-c",
+            "echo $GREETING; ulimit -Sn; ulimit -Hn; hostname; touch /probe 2>&1 || echo ro",
+        ],
     )
-    assert probe.splitlines()[:3] == ["hello", "1024", "web-1"]
+    assert probe.splitlines()[:4] == ["hello", "1024", "2048", "web-1"]
     assert "Read-only file system" in probe
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from dockyard.state.watcher import StateWatcher
 from tests.conftest import require_env
 from tests.integration.state.docker_helpers import Containers, containers, socket_proxy
 
-SERVICE_ID = 999999
+# Random, so concurrent runs on one engine do not see each other's containers.
+SERVICE_ID = 900_000 + secrets.randbelow(99_999)
 MISSING_SOCKET = "unix:///nonexistent/docker.sock"
 
 

@@ -5,6 +5,10 @@ import { Button } from "@/components/ui/button";
 import { Sheet, SheetContent, SheetDescription, SheetTitle } from "@/components/ui/sheet";
 import { useCurrentPageTitle } from "@/lib/pageTitle";
 import { useMediaQuery } from "@/lib/useMediaQuery";
+import { JobSheet } from "@/components/jobs/JobSheet";
+import { JobsIndicator } from "@/components/jobs/JobsIndicator";
+import { JobWatcher } from "@/components/jobs/JobWatcher";
+import { RealtimeBridge, RealtimeIndicator } from "./RealtimeIndicator";
 import { SidebarContent } from "./Sidebar";
 import { ThemeToggle } from "./ThemeToggle";
 import { UserMenu } from "./UserMenu";
@@ -57,6 +61,8 @@ export function AppLayout() {
             {title}
           </h1>
           <div className="ml-auto flex items-center gap-1">
+            <RealtimeIndicator />
+            <JobsIndicator />
             <ThemeToggle />
             <UserMenu />
           </div>
@@ -65,6 +71,9 @@ export function AppLayout() {
           <Outlet />
         </main>
       </div>
+      <RealtimeBridge />
+      <JobWatcher />
+      <JobSheet />
     </div>
   );
 }
