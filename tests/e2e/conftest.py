@@ -60,7 +60,11 @@ def start_server(
         for key, value in os.environ.items()
         if not key.startswith("DOCKYARD_") or key.startswith("DOCKYARD_TEST_")
     }
-    env.update(DOCKYARD_DATA_DIR=str(tmp / "data"), DOCKYARD_LOG_FORMAT="json")
+    env.update(
+        DOCKYARD_DATA_DIR=str(tmp / "data"),
+        DOCKYARD_LOG_FORMAT="json",
+        DOCKYARD_DEFAULT_PUBLISH_IP="127.0.0.1",
+    )
     if docker_host:
         env["DOCKYARD_DOCKER_HOST"] = docker_host
     elif os.environ.get("DOCKYARD_TEST_DOCKER_HOST"):
