@@ -290,7 +290,7 @@ class DockerStream(Generic[T]):
             if not self._stop.is_set():
                 self._post(_ERROR, _translate(exc, self.base_url))
         finally:
-            # Always last, so a consumer waiting in `__anext__` wakes up whatever happened.
+            # Always the last message, so a consumer in `__anext__` wakes whatever happened.
             self._post(_END)
             with self._lock:
                 response, self._response = self._response, None

@@ -162,7 +162,8 @@ class StateWatcher:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        self._connected.clear()
+        # Nobody follows the engine any more: the cache may go stale from here on.
+        self._set_connected(False, "the watcher stopped")
         await self._engine.close()
 
     async def drop_connection(self) -> None:

@@ -225,7 +225,9 @@ async def test_logs_of_running_and_stopped_containers_with_tail(
 ) -> None:
     compose = (
         f"services:\n  talker:\n    image: {IMAGE}\n"
-        "    command: [sh, -c, 'for i in $$(seq 1 250); do echo line $$i; done; echo oops >&2']\n"
+        # The pause keeps Docker from logging stderr before the last stdout lines.
+        "    command: [sh, -c, 'for i in $$(seq 1 250); do echo line $$i; done; sleep 0.3; "
+        "echo oops >&2']\n"
         "    restart: 'no'\n"
     )
     sid = (await create(services_api, service_name, compose))["id"]
