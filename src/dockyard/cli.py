@@ -95,6 +95,8 @@ def serve(
         proxy_headers=False,
         server_header=False,
         ws="websockets-sansio",
+        # Refuse oversized WebSocket frames before buffering them.
+        ws_max_size=64 * 1024,
     )
 
 

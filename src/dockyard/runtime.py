@@ -43,7 +43,11 @@ class Runtime:
         db = Database(settings.resolved_database_url, events=events)
         engines = EngineRegistry(timeout_s=settings.engine_timeout_s)
         auth = AuthService(db, settings, secret)
-        state = StateService(events)
+        state = StateService(
+            events,
+            reconcile_interval_s=settings.state_reconcile_interval_s,
+            call_timeout_s=settings.engine_timeout_s,
+        )
         runtime = cls(
             settings=settings,
             db=db,

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a deploy waits for a dependency to be healthy or complete (s).",
     )
+    state_reconcile_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often each node's containers are re-listed to repair the state cache (s).",
+    )
     engine_timeout_s: float = Field(
         default=30.0, gt=0, description="Timeout of one Docker Engine API call (s)."
     )

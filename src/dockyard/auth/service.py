@@ -273,13 +273,21 @@ class AuthService:
             raise AuthenticationError(
                 "The access token is invalid or expired.", code="invalid_token"
             ) from exc
+        return await self.principal_for_session(claims.user_id, claims.session_id)
+
+    async def principal_for_session(self, user_id: int, session_id: str) -> Principal:
+        """The live user and login session, or 401 when either has ended.
+
+        Checked on every request and periodically on open WebSockets, so sign-out and
+        revocation take effect at once.
+        """
         now = utcnow()
         async with self.db.read_session() as session:
             found = (
                 await session.execute(
                     select(User, LoginSession)
                     .join(LoginSession, LoginSession.user_id == User.id)
-                    .where(User.id == claims.user_id, LoginSession.id == claims.session_id)
+                    .where(User.id == user_id, LoginSession.id == session_id)
                 )
             ).one_or_none()
         if found is None:

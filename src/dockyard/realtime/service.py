@@ -23,14 +23,11 @@ from urllib.parse import urlsplit
 
 import structlog
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from dockyard.auth.models import LoginSession
 from dockyard.auth.service import AuthService, Principal
 from dockyard.engine.streams import LogLine, open_log_stream
 from dockyard.kit.clock import utcnow
-from dockyard.kit.db import Database
 from dockyard.kit.errors import AuthenticationError, DockyardError
 from dockyard.kit.events import EventBus, Subscription
 from dockyard.realtime.schemas import (
@@ -41,7 +38,6 @@ from dockyard.realtime.schemas import (
     TicketOut,
 )
 from dockyard.realtime.tickets import TicketStore
-from dockyard.users.models import User
 
 log = structlog.get_logger(__name__)
 
@@ -105,26 +101,6 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Collection[str
         host_parts.hostname.lower() == origin_host
         and (host_port or _default_port(scheme)) == origin_port
     )
-
-
-async def load_principal(db: Database, user_id: int, session_id: str) -> Principal:
-    """The live user and login session behind a ticket; raises when either has ended."""
-    async with db.read_session() as session:
-        found = (
-            await session.execute(
-                select(User, LoginSession)
-                .join(LoginSession, LoginSession.user_id == User.id)
-                .where(User.id == user_id, LoginSession.id == session_id)
-            )
-        ).one_or_none()
-    if found is None:
-        raise AuthenticationError("The session no longer exists.", code="session_ended")
-    user, login_session = found
-    if login_session.revoked_at is not None or login_session.expires_at <= utcnow():
-        raise AuthenticationError("The session has ended.", code="session_ended")
-    if not user.is_active:
-        raise AuthenticationError("This account is disabled.", code="account_disabled")
-    return Principal(user=user, session_id=login_session.id)
 
 
 class _Topics:
@@ -243,7 +219,7 @@ class RealtimeHub:
                 await _close(ws, POLICY_VIOLATION, "invalid or expired ticket")
                 return None
             try:
-                return await load_principal(self.auth.db, grant.user_id, grant.session_id)
+                return await self.auth.principal_for_session(grant.user_id, grant.session_id)
             except AuthenticationError as exc:
                 await _close(ws, POLICY_VIOLATION, exc.message)
                 return None
@@ -456,8 +432,8 @@ class _Connection:
         while True:
             await asyncio.sleep(self.hub.session_check_s)
             try:
-                self.principal = await load_principal(
-                    self.hub.auth.db, self.principal.user.id, self.principal.session_id
+                self.principal = await self.hub.auth.principal_for_session(
+                    self.principal.user.id, self.principal.session_id
                 )
             except AuthenticationError as exc:
                 with contextlib.suppress(_PeerGoneError):

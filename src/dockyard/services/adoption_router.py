@@ -1,0 +1,52 @@
+"""HTTP routes for adopting what already runs on a node. Logic lives in adoption.py."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from dockyard.deps import MetaDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from dockyard.jobs.schemas import JobOut
+from dockyard.services import adoption
+from dockyard.services.adoption import AdoptRequest, AdoptResult, UnmanagedOut
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/nodes/{node_id}/unmanaged", response_model=UnmanagedOut, tags=["nodes"])
+async def list_unmanaged(
+    node_id: int, _: PrincipalDep, runtime: RuntimeDep, session: ReadSessionDep
+) -> UnmanagedOut:
+    """Compose projects and loose containers on the node that Dockyard does not manage."""
+    node = await adoption.node_or_404(session, node_id)
+    return await adoption.list_unmanaged(runtime.nodes.engine_for(node), runtime.instance_id)
+
+
+@router.post(
+    "/services/adopt",
+    response_model=AdoptResult,
+    status_code=status.HTTP_201_CREATED,
+    tags=["services"],
+)
+async def adopt(
+    body: AdoptRequest,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    meta: MetaDep,
+    response: Response,
+) -> AdoptResult:
+    """Adopt a compose project or loose containers: a new service and the deploy taking over."""
+    adopted = await adoption.adopt(
+        session, runtime, body, user=principal.user, actor=principal.actor, meta=meta
+    )
+    await session.commit()
+    runtime.jobs.submit(adopted.job.id)
+    service = adopted.service
+    response.headers["ETag"] = f'"rev-{service.latest_revision}"'
+    response.headers["Location"] = f"/api/v1/services/{service.id}"
+    detail = await runtime.service_views.detail(session, service)
+    return AdoptResult(
+        **detail.model_dump(),
+        job=JobOut.model_validate(adopted.job),
+        warnings=adopted.warnings,
+    )
