@@ -30,6 +30,7 @@ from dockyard.realtime.router import router as realtime_router
 from dockyard.runtime import Runtime
 from dockyard.scheduler import AUDIT_PURGE_INTERVAL_S, EmbeddedScheduler, audit_retention_job
 from dockyard.services import operations as services_operations
+from dockyard.services.adoption_router import router as adoption_router
 from dockyard.services.router import router as services_router
 from dockyard.settings import Settings
 from dockyard.system.router import router as system_router
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         nodes_router,
         audit_router,
         services_router,
+        adoption_router,
         jobs_router,
         realtime_router,
     ):

@@ -224,6 +224,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes/{node_id}/unmanaged": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Unmanaged
+         * @description Compose projects and loose containers on the node that Dockyard does not manage.
+         */
+        get: operations["list_unmanaged_api_v1_nodes__node_id__unmanaged_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/realtime/ticket": {
         parameters: {
             query?: never;
@@ -264,6 +284,26 @@ export interface paths {
          * @description Create a service from a definition object or compose YAML (not deployed yet).
          */
         post: operations["create_service_api_v1_services_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/adopt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adopt
+         * @description Adopt a compose project or loose containers: a new service and the deploy taking over.
+         */
+        post: operations["adopt_api_v1_services_adopt_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -533,6 +573,88 @@ export interface components {
              * @default false
              */
             remove_volumes: boolean;
+        };
+        /**
+         * AdoptRequest
+         * @description Adopt a compose `project`, or loose `container_ids` as one new service `name`.
+         */
+        AdoptRequest: {
+            /** Container Ids */
+            container_ids?: string[] | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Name
+             * @description The service name; a project keeps its own name by default, which avoids moving its containers to another compose project.
+             */
+            name?: string | null;
+            /** Node Id */
+            node_id?: number | null;
+            /** Project */
+            project?: string | null;
+        };
+        /**
+         * AdoptResult
+         * @description The new service, the deploy job that takes its containers over, and what was lost.
+         */
+        AdoptResult: {
+            active_job: components["schemas"]["JobOut"] | null;
+            /** Containers */
+            containers: components["schemas"]["ContainerOut"][];
+            /** Containers Running */
+            containers_running: number;
+            /** Containers Total */
+            containers_total: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Definition */
+            definition: {
+                [key: string]: unknown;
+            };
+            /** Deployed At */
+            deployed_at: string | null;
+            /** Deployed Revision */
+            deployed_revision: number | null;
+            /** Description */
+            description: string;
+            /** Drift */
+            drift: boolean;
+            /** Drift Reasons */
+            drift_reasons: string[];
+            /** Id */
+            id: number;
+            /** Images */
+            images: string[];
+            job: components["schemas"]["JobOut"];
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /** Node Id */
+            node_id: number;
+            /** Owner Id */
+            owner_id: number | null;
+            /** Ports */
+            ports: components["schemas"]["PortOut"][];
+            /** Revision */
+            revision: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "partial" | "stopped" | "restarting" | "unhealthy" | "not_deployed" | "error";
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Warnings */
+            warnings: string[];
         };
         /** AuditEventOut */
         AuditEventOut: {
@@ -1284,6 +1406,55 @@ export interface components {
              */
             token_type: "bearer";
         };
+        /** UnmanagedContainer */
+        UnmanagedContainer: {
+            /** Id */
+            id: string;
+            /** Image */
+            image: string;
+            /** Name */
+            name: string;
+            /** Ports */
+            ports: components["schemas"]["PortOut"][];
+            /** State */
+            state: string;
+        };
+        /**
+         * UnmanagedOut
+         * @description What runs on a node without this Dockyard managing it.
+         */
+        UnmanagedOut: {
+            /** Containers */
+            containers: components["schemas"]["UnmanagedContainer"][];
+            /** Projects */
+            projects: components["schemas"]["UnmanagedProject"][];
+        };
+        /** UnmanagedProject */
+        UnmanagedProject: {
+            /** Config Files */
+            config_files?: string[] | null;
+            /** Containers */
+            containers: components["schemas"]["UnmanagedProjectContainer"][];
+            /** Name */
+            name: string;
+            /** Services */
+            services: string[];
+            /** Working Dir */
+            working_dir?: string | null;
+        };
+        /** UnmanagedProjectContainer */
+        UnmanagedProjectContainer: {
+            /** Id */
+            id: string;
+            /** Image */
+            image: string;
+            /** Name */
+            name: string;
+            /** Service */
+            service: string | null;
+            /** State */
+            state: string;
+        };
         /** ValidateRequest */
         ValidateRequest: {
             /** Compose */
@@ -1805,6 +1976,46 @@ export interface operations {
             };
         };
     };
+    list_unmanaged_api_v1_nodes__node_id__unmanaged_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnmanagedOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     issue_ticket_api_v1_realtime_ticket_post: {
         parameters: {
             query?: never;
@@ -1897,6 +2108,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ServiceDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    adopt_api_v1_services_adopt_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdoptRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdoptResult"];
                 };
             };
             /** @description Not authenticated */

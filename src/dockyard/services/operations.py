@@ -24,6 +24,7 @@ from dockyard.kit.db import publish_after_commit
 from dockyard.kit.errors import DockyardError
 from dockyard.nodes import repository as nodes
 from dockyard.services import repository
+from dockyard.services.adoption import adopted_containers
 from dockyard.services.compose import (
     ComposeDefinition,
     ContainerSpec,
@@ -430,6 +431,9 @@ async def _deploy(ctx: JobContext, target: Target, *, force_pull: bool) -> dict[
     await _ensure_volumes(ctx, target)
     image_ids = await _ensure_images(ctx, target, force_pull=force_pull)
     current = await _project_containers(target)
+    # An adopted service's first deploy replaces the containers it took over (no labels yet).
+    for name, adopted in (await adopted_containers(ctx.runtime.db, target.engine, svc)).items():
+        current.setdefault(name, []).extend(adopted)
     outcome: dict[str, str] = {}
     timeout_s = ctx.runtime.settings.deploy_wait_timeout_s
     for name in dependency_order(target.defn):
