@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.audit.service import Actor, record
 from dockyard.auth.models import LoginSession, RefreshToken
@@ -59,7 +60,10 @@ class AuthService:
         self.secret = secret
         self.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
 
-    def _issue(self, user: User, session_id: str) -> tuple[str, str, RefreshToken]:
+    async def _grant(
+        self, session: AsyncSession, user: User, session_id: str, action: str, meta: RequestMeta
+    ) -> TokenPair:
+        """New access and refresh tokens for a login session, audited (caller commits)."""
         access = issue_access_token(
             secret=self.secret,
             user_id=user.id,
@@ -68,12 +72,24 @@ class AuthService:
             ttl_s=self.settings.access_token_ttl_s,
         )
         refresh = new_refresh_token()
-        row = RefreshToken(
-            session_id=session_id,
-            token_hash=hash_refresh_token(refresh),
-            expires_at=utcnow() + timedelta(seconds=self.settings.refresh_token_ttl_s),
+        session.add(
+            RefreshToken(
+                session_id=session_id,
+                token_hash=hash_refresh_token(refresh),
+                expires_at=utcnow() + timedelta(seconds=self.settings.refresh_token_ttl_s),
+            )
         )
-        return access, refresh, row
+        await record(
+            session,
+            action=action,
+            actor=Actor.user(user.id, user.email),
+            target_type="session",
+            target_id=session_id,
+            meta=meta,
+        )
+        return TokenPair(
+            access_token=access, refresh_token=refresh, expires_in=self.settings.access_token_ttl_s
+        )
 
     async def login(self, email: str, password: str, meta: RequestMeta) -> TokenPair:
         """Check credentials with per-IP rate limit and per-account lockout; audit either way."""
@@ -164,20 +180,11 @@ class AuthService:
                 user_agent=meta.user_agent,
             )
             session.add(login_session)
-            access, refresh, refresh_row = self._issue(user, login_session.id)
-            session.add(refresh_row)
-            await record(
-                session,
-                action="auth.login.succeeded",
-                actor=Actor.user(user.id, user.email),
-                target_type="session",
-                target_id=login_session.id,
-                meta=meta,
+            tokens = await self._grant(
+                session, user, login_session.id, "auth.login.succeeded", meta
             )
             await session.commit()
-        return TokenPair(
-            access_token=access, refresh_token=refresh, expires_in=self.settings.access_token_ttl_s
-        )
+        return tokens
 
     async def refresh(self, token: str, meta: RequestMeta) -> TokenPair:
         """Rotate a refresh token; presenting a used one ends its whole session."""
@@ -233,20 +240,11 @@ class AuthService:
                 await session.rollback()  # un-claim: an invalid session keeps nothing
                 raise invalid
             login_session.last_used_at = now
-            access, refresh, new_row = self._issue(user, login_session.id)
-            session.add(new_row)
-            await record(
-                session,
-                action="auth.refresh.succeeded",
-                actor=Actor.user(user.id, user.email),
-                target_type="session",
-                target_id=login_session.id,
-                meta=meta,
+            tokens = await self._grant(
+                session, user, login_session.id, "auth.refresh.succeeded", meta
             )
             await session.commit()
-        return TokenPair(
-            access_token=access, refresh_token=refresh, expires_in=self.settings.access_token_ttl_s
-        )
+        return tokens
 
     async def logout(self, principal: Principal, meta: RequestMeta) -> None:
         """End the caller's session: its access and refresh tokens stop working at once."""

@@ -211,14 +211,7 @@ async def export_compose(
 ) -> YamlResponse:
     """The service (latest or a given revision) as docker-compose YAML."""
     service = await services.get_or_404(session, service_id)
-    number = revision or service.latest_revision
-    rev = await repository.revision(session, service.id, number)
-    if rev is None:
-        raise DockyardError(
-            f"Service {service.name} has no revision {number}.",
-            code="revision_not_found",
-            status_code=404,
-        )
+    rev = await services.revision_or_404(session, service, revision or service.latest_revision)
     return YamlResponse(
         services.revision_yaml(service, rev),
         headers={"Content-Disposition": f'inline; filename="{service.name}.compose.yaml"'},
@@ -281,17 +274,8 @@ async def get_revision(
 ) -> RevisionDetail:
     """One revision with its definition and compose YAML."""
     service = await services.get_or_404(session, service_id)
-    rev = await repository.revision(session, service.id, number)
-    if rev is None:
-        raise DockyardError(
-            f"Service {service.name} has no revision {number}.",
-            code="revision_not_found",
-            status_code=404,
-        )
-    return RevisionDetail(
-        **RevisionOut.model_validate(rev).model_dump(),
-        definition=rev.definition,
-        compose=services.revision_yaml(service, rev),
+    return services.revision_detail(
+        service, await services.revision_or_404(session, service, number)
     )
 
 
@@ -320,8 +304,4 @@ async def restore_revision(
         meta=meta,
     )
     await session.commit()
-    return RevisionDetail(
-        **RevisionOut.model_validate(rev).model_dump(),
-        definition=rev.definition,
-        compose=services.revision_yaml(service, rev),
-    )
+    return services.revision_detail(service, rev)

@@ -27,7 +27,9 @@ from dockyard.services.definitions import (
 )
 from dockyard.services.models import Service, ServiceRevision
 from dockyard.services.schemas import (
+    RevisionDetail,
     RevisionDiff,
+    RevisionOut,
     ServiceAction,
     ServiceCreate,
     ServiceUpdate,
@@ -55,6 +57,15 @@ async def get_or_404(session: AsyncSession, service_id: int) -> Service:
     if service is None:
         raise NotFoundError(f"Service {service_id} does not exist.", code="service_not_found")
     return service
+
+
+async def revision_or_404(session: AsyncSession, service: Service, number: int) -> ServiceRevision:
+    revision = await repository.revision(session, service.id, number)
+    if revision is None:
+        raise NotFoundError(
+            f"Service {service.name} has no revision {number}.", code="revision_not_found"
+        )
+    return revision
 
 
 async def _check_ports(
@@ -246,11 +257,7 @@ async def restore_revision(
     meta: RequestMeta | None = None,
 ) -> ServiceRevision:
     """Copy an old revision's definition into a new revision."""
-    old = await repository.revision(session, service.id, number)
-    if old is None:
-        raise NotFoundError(
-            f"Service {service.name} has no revision {number}.", code="revision_not_found"
-        )
+    old = await revision_or_404(session, service, number)
     defn = parse_definition(old.definition)
     await _check_ports(session, defn, service.node_id, exclude_id=service.id)
     new_number = service.latest_revision + 1
@@ -279,6 +286,15 @@ async def restore_revision(
     return revision
 
 
+def revision_detail(service: Service, revision: ServiceRevision) -> RevisionDetail:
+    """A revision with its definition and compose YAML."""
+    return RevisionDetail(
+        **RevisionOut.model_validate(revision).model_dump(),
+        definition=revision.definition,
+        compose=revision_yaml(service, revision),
+    )
+
+
 def revision_yaml(service: Service, revision: ServiceRevision) -> str:
     return export_compose_yaml(
         parse_definition(revision.definition, validate=False), project_name=service.name
@@ -287,13 +303,8 @@ def revision_yaml(service: Service, revision: ServiceRevision) -> str:
 
 async def diff_revisions(session: AsyncSession, service: Service, a: int, b: int) -> RevisionDiff:
     """A unified diff between the compose YAML of two revisions."""
-    left = await repository.revision(session, service.id, a)
-    right = await repository.revision(session, service.id, b)
-    if left is None or right is None:
-        missing = a if left is None else b
-        raise NotFoundError(
-            f"Service {service.name} has no revision {missing}.", code="revision_not_found"
-        )
+    left = await revision_or_404(session, service, a)
+    right = await revision_or_404(session, service, b)
     left_yaml = revision_yaml(service, left)
     right_yaml = revision_yaml(service, right)
     diff = "".join(
