@@ -9,6 +9,7 @@ import { LoginPage } from "@/pages/LoginPage";
 import { NodeDetailPage } from "@/pages/NodeDetailPage";
 import { NodesPage } from "@/pages/NodesPage";
 import { NotFoundPage } from "@/pages/NotFoundPage";
+import { ServiceAdoptPage } from "@/pages/ServiceAdoptPage";
 import { ServiceCreatePage } from "@/pages/ServiceCreatePage";
 import { ServicePage } from "@/pages/ServicePage";
 import { ServicesPage } from "@/pages/ServicesPage";
@@ -26,6 +27,7 @@ export const routes: RouteObject[] = [
       { index: true, element: <DashboardPage /> },
       { path: "services", element: <ServicesPage /> },
       { path: "services/new", element: <ServiceCreatePage /> },
+      { path: "services/adopt", element: <ServiceAdoptPage /> },
       { path: "services/:id/:tab?", element: <ServicePage /> },
       {
         path: "images",

@@ -1,6 +1,6 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { isApiError } from "./errors";
-import { jobsApi, servicesApi, type JobListQuery } from "./services";
+import { adoptionApi, jobsApi, servicesApi, type JobListQuery } from "./services";
 
 /**
  * Query keys. Everything about one service lives under `["services", "item", id]` so a
@@ -24,6 +24,11 @@ export const jobKeys = {
   lists: () => ["jobs", "list"] as const,
   list: (q: JobListQuery) => ["jobs", "list", q] as const,
   detail: (id: string) => ["jobs", "item", id] as const,
+};
+
+export const adoptionKeys = {
+  all: ["unmanaged"] as const,
+  unmanaged: (nodeId: number) => ["unmanaged", nodeId] as const,
 };
 
 const notFoundQuiet = { toast: (err: unknown) => !(isApiError(err) && err.status === 404) };
@@ -104,5 +109,16 @@ export function useJob(id: string | null, refetchInterval: number | false | ((ru
       return running ? refetchInterval : false;
     },
     meta: notFoundQuiet,
+  });
+}
+
+/** What runs on a node without Dockyard (refreshed on focus and every 30 s). */
+export function useUnmanaged(nodeId: number | null) {
+  return useQuery({
+    queryKey: adoptionKeys.unmanaged(nodeId ?? 0),
+    queryFn: ({ signal }) => adoptionApi.unmanaged(nodeId!, signal),
+    enabled: nodeId !== null && nodeId > 0,
+    refetchInterval: 30_000,
+    staleTime: 5_000,
   });
 }

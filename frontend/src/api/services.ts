@@ -4,7 +4,7 @@
  */
 import { api, call } from "./client";
 import { parseApiError, toApiError } from "./errors";
-import type { ActionRequest, JobStatus, ServiceAction, ServiceCreate, ServiceDetail, ServiceUpdate, ValidateRequest } from "./types";
+import type { ActionRequest, AdoptRequest, JobStatus, ServiceAction, ServiceCreate, ServiceDetail, ServiceUpdate, ValidateRequest } from "./types";
 
 interface ClientResult<T> {
   data?: T;
@@ -123,4 +123,13 @@ export interface JobListQuery {
 export const jobsApi = {
   list: (query: JobListQuery = {}, signal?: AbortSignal) => call(api.GET("/api/v1/jobs", { params: { query }, signal })),
   get: (id: string, signal?: AbortSignal) => call(api.GET("/api/v1/jobs/{job_id}", { params: { path: { job_id: id } }, signal })),
+};
+
+export const adoptionApi = {
+  /** Compose projects and loose containers on a node that Dockyard does not manage. */
+  unmanaged: (nodeId: number, signal?: AbortSignal) =>
+    call(api.GET("/api/v1/nodes/{node_id}/unmanaged", { params: { path: { node_id: nodeId } }, signal })),
+
+  /** A new service from a project or containers, with the deploy job that takes them over. */
+  adopt: (body: AdoptRequest) => call(api.POST("/api/v1/services/adopt", { body })),
 };

@@ -50,6 +50,14 @@ export type JobList = Schemas["JobList"];
 export type JobAccepted = Schemas["JobAccepted"];
 export type TicketOut = Schemas["TicketOut"];
 
+// --- Adoption (what runs on a node without Dockyard) -------------------------
+export type AdoptRequest = Schemas["AdoptRequest"];
+export type AdoptResult = Schemas["AdoptResult"];
+export type UnmanagedOut = Schemas["UnmanagedOut"];
+export type UnmanagedProject = Schemas["UnmanagedProject"];
+export type UnmanagedProjectContainer = Schemas["UnmanagedProjectContainer"];
+export type UnmanagedContainer = Schemas["UnmanagedContainer"];
+
 export type ServiceStatus = ServiceOut["status"];
 export type JobStatus = JobOut["status"];
 export type RevisionSource = ServiceCreate["source"];

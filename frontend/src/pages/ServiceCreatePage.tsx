@@ -21,17 +21,14 @@ import { SegmentedList, SegmentedTrigger, Tabs, TabsContent } from "@/components
 import { Textarea } from "@/components/ui/textarea";
 import { definitionFromForm, emptyContainerForm, fieldForIssuePath, fieldKeyId, type ContainerForm } from "@/lib/definitionForm";
 import { usePageTitle } from "@/lib/pageTitle";
+import { serviceNameProblem } from "@/lib/serviceName";
 import { lineForPath, parseYaml } from "@/lib/yamlDoc";
 
 type Mode = "form" | "compose";
 
-const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-
+/** Why `name` is not a valid service name (the server's rule), or null. */
 export function nameProblem(name: string): string | null {
-  if (!name) return null;
-  if (name.length > 63) return "At most 63 characters.";
-  if (!NAME_RE.test(name)) return "Lower-case letters, digits, '-' and '_' only, starting with a letter or digit.";
-  return null;
+  return serviceNameProblem(name);
 }
 
 const COMPOSE_PLACEHOLDER = `services:

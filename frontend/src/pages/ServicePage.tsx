@@ -8,6 +8,7 @@ import { useService } from "@/api/serviceQueries";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { EmptyState } from "@/components/EmptyState";
 import { ErrorState } from "@/components/ErrorState";
+import { AdoptNotice } from "@/components/services/AdoptNotice";
 import { ServiceHeaderActions } from "@/components/services/ServiceActions";
 import { ActiveJobSpinner, DriftBadge, RelativeTime, ServiceStatusPill } from "@/components/services/ServiceBits";
 import { Button } from "@/components/ui/button";
@@ -145,6 +146,8 @@ export function ServicePage() {
         </div>
         <ServiceHeaderActions service={s} />
       </div>
+
+      <AdoptNotice key={id} />
 
       <Tabs value={tab} onValueChange={(t) => void navigate(`/services/${id}${t === "overview" ? "" : `/${t}`}`, { replace: true })}>
         <TabsList aria-label="Service sections" className="mb-5">

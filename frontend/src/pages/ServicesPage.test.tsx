@@ -68,6 +68,7 @@ describe("ServicesPage", () => {
     ]);
     const rows = await screen.findAllByTestId("service-row");
     expect(rows).toHaveLength(2);
+    expect(screen.getByTestId("adopt-button")).toHaveAttribute("href", "/services/adopt");
     expect(within(rows[0]!).getByTestId("service-name-link")).toHaveAttribute("href", "/services/1");
     expect(within(rows[0]!).getByTestId("service-status")).toHaveTextContent("Running");
     expect(within(rows[0]!).getByRole("link", { name: "8080→80" })).toHaveAttribute("href", `http://${window.location.hostname}:8080`);
@@ -89,5 +90,6 @@ describe("ServicesPage", () => {
     const empty = await screen.findByTestId("services-empty");
     expect(within(empty).getByTestId("create-service-button")).toHaveAttribute("href", "/services/new");
     expect(within(empty).getByTestId("import-compose-button")).toHaveAttribute("href", "/services/new?mode=compose");
+    expect(within(empty).getByTestId("adopt-button")).toHaveAttribute("href", "/services/adopt");
   });
 });

@@ -1,4 +1,4 @@
-import { FileUp, FilterX, Layers, Plus, Search, SearchX } from "lucide-react";
+import { FileUp, FilterX, HandHelping, Layers, Plus, Search, SearchX } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { useNodes } from "@/api/queries";
@@ -247,14 +247,31 @@ export function ServicesPage() {
 
   const actions = (
     <>
+      <Button variant="outline" asChild data-testid="adopt-button">
+        <Link to="/services/adopt">
+          <HandHelping />
+          <span>
+            Adopt
+            <span className="max-sm:hidden"> running</span>
+          </span>
+        </Link>
+      </Button>
       <Button variant="outline" asChild data-testid="import-compose-button">
         <Link to="/services/new?mode=compose">
-          <FileUp /> Import compose
+          <FileUp />
+          <span>
+            Import
+            <span className="max-sm:hidden"> compose</span>
+          </span>
         </Link>
       </Button>
       <Button asChild data-testid="create-service-button">
         <Link to="/services/new">
-          <Plus /> Create service
+          <Plus />
+          <span>
+            Create
+            <span className="max-sm:hidden"> service</span>
+          </span>
         </Link>
       </Button>
     </>
@@ -325,7 +342,7 @@ export function ServicesPage() {
           <EmptyState
             icon={Layers}
             title="No services yet"
-            description="A service is a compose stack Dockyard deploys and watches for you. Start from a container image, or import an existing docker-compose.yml."
+            description="A service is a compose stack Dockyard deploys and watches for you. Start from a container image, import an existing docker-compose.yml, or adopt containers that already run on a node."
             action={<div className="flex flex-wrap justify-center gap-2">{actions}</div>}
             className="py-20"
           />

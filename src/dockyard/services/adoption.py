@@ -497,6 +497,17 @@ class _Builder:
             target, _, protocol = port_key.partition("/")
             for index, binding in enumerate(bindings[port_key] or []):
                 host_port = str(binding.get("HostPort") or "")
+                if not host_port:
+                    # A random host port (`-p ::80`, `-P`): keep the one it has now, so
+                    # whatever reaches the service today still does after adoption.
+                    bound = actual.get(port_key) or []
+                    chosen = bound[index] if index < len(bound) else {}
+                    host_port = str(chosen.get("HostPort") or "")
+                    if host_port:
+                        self.warn(
+                            f"{cname}: container port {port_key} had a random host port; "
+                            f"it keeps host port {host_port} from now on"
+                        )
                 if "-" in host_port:
                     bound = actual.get(port_key) or []
                     chosen = bound[index] if index < len(bound) else {}

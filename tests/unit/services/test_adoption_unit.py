@@ -478,3 +478,17 @@ def test_adopt_request() -> None:
     ):
         with pytest.raises(ValidationError):
             AdoptRequest.model_validate(bad)
+
+
+def test_a_random_host_port_is_pinned_to_the_one_bound_now() -> None:
+    web = container(
+        "shop_web_1",
+        service="web",
+        host={"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}},
+    )
+    web["NetworkSettings"]["Ports"] = {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32798"}]}
+    warnings = draft_from_inspect([web], project="shop", images=IMAGES).warnings
+    assert build([web])["services"]["web"]["ports"] == [
+        {"target": 80, "published": 32798, "host_ip": "127.0.0.1"}
+    ]
+    assert any("keeps host port 32798" in w for w in warnings)
