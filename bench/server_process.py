@@ -31,6 +31,11 @@ class Server:
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS line")
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system, every thread) the server process has used, in seconds."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def token(self) -> str:
         response = httpx.post(
             f"{self.base_url}/api/v1/auth/login",
@@ -61,11 +66,14 @@ def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
             "DOCKYARD_LOGIN_RATE_PER_MINUTE": "10000",
             **(extra_env or {}),
         }
+        # BENCH_SERVER_LOG=<file> keeps the server's output (to see why a run failed).
+        log_path = os.environ.get("BENCH_SERVER_LOG")
+        output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         process = subprocess.Popen(
             ["dockyard", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
         )
         base_url = f"http://127.0.0.1:{port}"
         try:
@@ -82,4 +90,10 @@ def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
             yield Server(base_url, process, Path(data_dir))
         finally:
             process.terminate()
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            if not isinstance(output, int):
+                output.close()
