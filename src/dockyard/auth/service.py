@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,7 +28,7 @@ from dockyard.auth.tokens import (
     new_refresh_token,
 )
 from dockyard.kit.clock import utcnow
-from dockyard.kit.db import Database
+from dockyard.kit.db import Database, write_generation
 from dockyard.kit.errors import AuthenticationError, DockyardError
 from dockyard.kit.request_meta import RequestMeta
 from dockyard.settings import Settings
@@ -37,6 +38,14 @@ from dockyard.users.models import User
 log = structlog.get_logger(__name__)
 
 INVALID_CREDENTIALS = "The email or password is incorrect."
+
+# How long a checked session is trusted without the database. Only a revocation by another
+# process (e.g. `dockyard user reset-password`) waits for it; this process's own writes to
+# users or login sessions invalidate at once (see `kit.db.write_generation`).
+PRINCIPAL_TTL_S = 5.0
+PRINCIPAL_CACHE_ENTRIES = 10_000
+
+_AUTH_TABLES = frozenset((str(User.__tablename__), str(LoginSession.__tablename__)))
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,18 @@ class AuthService:
         self.settings = settings
         self.secret = secret
         self.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
+        # (user_id, session_id) -> (generation, trusted until (monotonic), principal)
+        self._principals: dict[tuple[int, str], tuple[int, float, Principal]] = {}
+
+    def forget_session(self, session_id: str) -> None:
+        """Drop a login session's cached principal (call after committing its revocation)."""
+        for key in [k for k in self._principals if k[1] == session_id]:
+            del self._principals[key]
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop every cached principal of a user (call after committing the change)."""
+        for key in [k for k in self._principals if k[0] == user_id]:
+            del self._principals[key]
 
     async def _grant(
         self, session: AsyncSession, user: User, session_id: str, action: str, meta: RequestMeta
@@ -230,6 +251,7 @@ class AuthService:
                     meta=meta,
                 )
                 await session.commit()
+                self.forget_session(login_session.id)
                 raise invalid
             if (
                 login_session.revoked_at is not None
@@ -262,6 +284,7 @@ class AuthService:
                 meta=meta,
             )
             await session.commit()
+        self.forget_session(principal.session_id)
 
     async def authenticate(self, token: str) -> Principal:
         """Resolve a bearer access token to a live user and session, or raise 401."""
@@ -276,10 +299,21 @@ class AuthService:
     async def principal_for_session(self, user_id: int, session_id: str) -> Principal:
         """The live user and login session, or 401 when either has ended.
 
-        Checked on every request and periodically on open WebSockets, so sign-out and
-        revocation take effect at once.
+        Checked on every request and periodically on open WebSockets. A success is trusted
+        for up to `PRINCIPAL_TTL_S`, unless this process commits a change to users or login
+        sessions first, so sign-out and revocation here take effect at once. Failures are
+        never cached.
         """
+        key = (user_id, session_id)
+        # Taken before reading: a write meanwhile fails the entry.
+        generation = write_generation(_AUTH_TABLES)
+        cached = self._principals.get(key)
+        if cached is not None:
+            if cached[0] == generation and time.monotonic() < cached[1]:
+                return cached[2]
+            del self._principals[key]
         now = utcnow()
+        started = time.monotonic()
         async with self.db.read_session() as session:
             found = (
                 await session.execute(
@@ -295,4 +329,10 @@ class AuthService:
             raise AuthenticationError("The session has ended. Sign in again.", code="session_ended")
         if not user.is_active:
             raise AuthenticationError("This account is disabled.", code="account_disabled")
-        return Principal(user=user, session_id=login_session.id)
+        principal = Principal(user=user, session_id=login_session.id)
+        if len(self._principals) >= PRINCIPAL_CACHE_ENTRIES:
+            self._principals.clear()
+        # Never past the session's own end.
+        remaining = (login_session.expires_at - now).total_seconds()
+        self._principals[key] = (generation, started + min(PRINCIPAL_TTL_S, remaining), principal)
+        return principal

@@ -6,6 +6,9 @@ connection held forever by a stream that never ends. Items cross to the event lo
 `call_soon_threadsafe`, and at most `max_pending` undelivered items exist at once (the
 thread waits for the consumer), so memory stays flat when the consumer is slower than
 Docker. Closing a stream shuts its socket down, which unblocks the thread at once.
+
+A one-off log fetch (`fetch_logs`) needs no bridge: one worker thread reads the whole
+answer in big blocks and hands the lines over at once, with a pooled client.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ Since = datetime | int | float | str
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 READ_SIZE = 64 * 1024
 MAX_LINE_BYTES = 64 * 1024
+# A one-off fetch's wait for each socket read (the engine answers a finished log at once).
+FETCH_READ_TIMEOUT_S = 60.0
+# Idle clients kept per engine for one-off fetches.
+MAX_IDLE_CLIENTS = 4
 # How long `aclose()` waits for the thread to finish before leaving it to die alone.
 CLOSE_WAIT_S = 2.0
 # Capacity waits wake this often to notice a close request.
@@ -100,17 +107,21 @@ class LogDemuxer:
             self._buffer += data
             self._drain_raw(out)
             return out
-        self._buffer += data
-        while len(self._buffer) >= 8:
-            kind = self._buffer[0]
-            length = int.from_bytes(self._buffer[4:8], "big")
-            if len(self._buffer) < 8 + length:
+        buffer = self._buffer
+        buffer += data
+        # Walk the frames by offset and drop the consumed bytes once: a 64 KiB block holds
+        # hundreds of frames, one delete each would copy the rest of the block every time.
+        pos, size = 0, len(buffer)
+        while size - pos >= 8:
+            end = pos + 8 + int.from_bytes(buffer[pos + 4 : pos + 8], "big")
+            if end > size:
                 break
-            payload = bytes(self._buffer[8 : 8 + length])
-            del self._buffer[: 8 + length]
             # 0 stdin (echoed by attach) and 1 stdout read as stdout; 2 stderr, 3 engine error.
-            stream: LogStreamName = "stderr" if kind in (2, 3) else "stdout"
+            stream: LogStreamName = "stderr" if buffer[pos] in (2, 3) else "stdout"
+            payload = bytes(buffer[pos + 8 : end])
+            pos = end
             self._frame(stream, payload, out)
+        del buffer[:pos]
         return out
 
     def flush(self) -> list[LogLine]:
@@ -131,6 +142,10 @@ class LogDemuxer:
         if self.timestamps:
             ts, payload = _split_timestamp(payload)
         pending = self._partial.get(stream)
+        if pending is None and payload.find(b"\n") == len(payload) - 1 >= 0:
+            # The usual frame: one whole line.
+            out.append(LogLine(stream, ts, _text(payload[:-1]).rstrip("\r")))
+            return
         if pending is not None:
             ts = pending[0] if pending[0] is not None else ts
             buf = pending[1]
@@ -213,6 +228,64 @@ def _raise_for_status(response: requests.Response, what: str) -> None:
     )
 
 
+class _ClientPool:
+    """`APIClient`s per engine URL, each used by one thread at a time.
+
+    The first client negotiates the API version (`/version`); later ones are pinned to it,
+    so a request costs no extra round trip. Idle clients keep their connection for reuse.
+    """
+
+    def __init__(self, max_idle: int = MAX_IDLE_CLIENTS) -> None:
+        self.max_idle = max_idle
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[docker.APIClient]] = {}
+        self._versions: dict[str, str] = {}
+
+    def new(self, base_url: str, timeout_s: float) -> docker.APIClient:
+        """A fresh client of its own (streams hold theirs for as long as they run)."""
+        with self._lock:
+            version = self._versions.get(base_url, "auto")
+        client = docker.APIClient(base_url=base_url, version=version, timeout=math.ceil(timeout_s))
+        with self._lock:
+            self._versions.setdefault(base_url, client.api_version)
+        return client
+
+    def acquire(self, base_url: str, timeout_s: float) -> docker.APIClient:
+        """An idle client for `base_url`, or a new one."""
+        with self._lock:
+            idle = self._idle.get(base_url)
+            if idle:
+                return idle.pop()
+        return self.new(base_url, timeout_s)
+
+    def release(self, base_url: str, client: docker.APIClient) -> None:
+        """Give back a client whose last response was read to the end."""
+        with self._lock:
+            idle = self._idle.setdefault(base_url, [])
+            if len(idle) < self.max_idle:
+                idle.append(client)
+                return
+        client.close()
+
+    def idle(self, base_url: str) -> int:
+        """How many idle clients `base_url` has (for tests)."""
+        with self._lock:
+            return len(self._idle.get(base_url, ()))
+
+    def clear(self) -> None:
+        """Close every idle client and forget the negotiated versions."""
+        with self._lock:
+            clients = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+            self._versions.clear()
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
+_clients = _ClientPool()
+
+
 _Producer = Callable[[docker.APIClient, Callable[[requests.Response], None]], Iterator[T]]
 
 _READY, _ITEM, _END, _ERROR = range(4)
@@ -269,13 +342,9 @@ class DockerStream(Generic[T]):
     def _run(self) -> None:
         client: docker.APIClient | None = None
         try:
-            # A bounded timeout for the version negotiation; each stream request then
+            # A bounded timeout for a version negotiation; each stream request then
             # passes timeout=None so reads wait as long as the stream stays open.
-            client = docker.APIClient(
-                base_url=self.base_url,
-                version="auto",
-                timeout=math.ceil(self._connect_timeout_s),
-            )
+            client = _clients.new(self.base_url, self._connect_timeout_s)
             if self._stop.is_set():
                 return
             for item in self._producer(client, self._register):
@@ -476,24 +545,8 @@ async def iter_events(
 # ---------------------------------------------------------------- logs
 
 
-async def open_log_stream(
-    base_url: str,
-    container_id: str,
-    *,
-    follow: bool,
-    tail: Tail = "all",
-    since: Since | None = None,
-    timestamps: bool = True,
-    max_pending: int = 64,
-    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-) -> DockerStream[list[LogLine]]:
-    """Open `GET /containers/{id}/logs`; the stream yields batches of lines as they come.
-
-    A batch is whatever one read returned, so a burst arrives as few big batches. With
-    `max_pending` batches of at most 64 KiB, a slow consumer holds at most a few MiB.
-    Raises `EngineNotFoundError` for an unknown container.
-    """
-    params: dict[str, str | int] = {
+def _log_params(follow: bool, tail: Tail, since: Since | None, timestamps: bool) -> dict[str, Any]:
+    params: dict[str, Any] = {
         "stdout": 1,
         "stderr": 1,
         "follow": int(follow),
@@ -502,25 +555,90 @@ async def open_log_stream(
     }
     if since is not None:
         params["since"] = _since_param(since)
+    return params
+
+
+def _request_logs(
+    client: docker.APIClient,
+    container_id: str,
+    params: dict[str, Any],
+    *,
+    tty: bool | None,
+    connect_timeout_s: float,
+    read_timeout_s: float | None,
+) -> tuple[requests.Response, bool | None]:
+    """Send `GET /containers/{id}/logs`; returns the response and the TTY flag if known.
+
+    With timestamps the flag is left unknown (None): `_demuxer_for` reads it off the first
+    byte, which saves the inspect call. Without them a TTY container's output could start
+    like a frame header, so the container is inspected.
+    """
+    quoted = quote(container_id, safe="")
+    if tty is None and not params["timestamps"]:
+        info = client.get(_url(client, f"/containers/{quoted}/json"), timeout=connect_timeout_s)
+        _raise_for_status(info, f"Container {container_id}")
+        tty = bool((info.json().get("Config") or {}).get("Tty"))
+    response = client.get(
+        _url(client, f"/containers/{quoted}/logs"),
+        params=params,
+        stream=True,
+        timeout=read_timeout_s,
+    )
+    _raise_for_status(response, f"Container {container_id}")
+    return response, tty
+
+
+def _demuxer_for(first: bytes, tty: bool | None, timestamps: bool) -> LogDemuxer:
+    """The demuxer for a logs answer that starts with `first` (not empty)."""
+    if tty is None:
+        # Asked with timestamps: a raw (TTY) answer starts with a timestamp's digit, a
+        # multiplexed one with a stream type byte 0-3.
+        tty = first[0] > 3
+    return LogDemuxer(tty=tty, timestamps=timestamps)
+
+
+async def open_log_stream(
+    base_url: str,
+    container_id: str,
+    *,
+    follow: bool,
+    tail: Tail = "all",
+    since: Since | None = None,
+    timestamps: bool = True,
+    tty: bool | None = None,
+    max_pending: int = 64,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+) -> DockerStream[list[LogLine]]:
+    """Open `GET /containers/{id}/logs`; the stream yields batches of lines as they come.
+
+    A batch is whatever one read returned, so a burst arrives as few big batches. With
+    `max_pending` batches of at most 64 KiB, a slow consumer holds at most a few MiB.
+    `tty` is the container's TTY flag when the caller knows it. Raises
+    `EngineNotFoundError` for an unknown container.
+    """
+    params = _log_params(follow, tail, since, timestamps)
 
     def produce(
         client: docker.APIClient, register: Callable[[requests.Response], None]
     ) -> Iterator[list[LogLine]]:
-        quoted = quote(container_id, safe="")
-        info = client.get(_url(client, f"/containers/{quoted}/json"), timeout=connect_timeout_s)
-        _raise_for_status(info, f"Container {container_id}")
-        tty = bool((info.json().get("Config") or {}).get("Tty"))
-        response = client.get(
-            _url(client, f"/containers/{quoted}/logs"), params=params, stream=True, timeout=None
+        response, known_tty = _request_logs(
+            client,
+            container_id,
+            params,
+            tty=tty,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=None,
         )
-        _raise_for_status(response, f"Container {container_id}")
         register(response)
-        demux = LogDemuxer(tty=tty, timestamps=timestamps)
+        demux: LogDemuxer | None = None
+        # `stream()` returns each HTTP chunk as soon as it arrives, as following needs.
         for chunk in response.raw.stream(READ_SIZE, decode_content=False):
+            if demux is None:
+                demux = _demuxer_for(chunk, known_tty, timestamps)
             lines = demux.feed(chunk)
             if lines:
                 yield lines
-        rest = demux.flush()
+        rest = demux.flush() if demux is not None else []
         if rest:
             yield rest
 
@@ -552,6 +670,56 @@ async def iter_logs(
                 yield line
 
 
+def _fetch_logs_blocking(
+    base_url: str,
+    container_id: str,
+    params: dict[str, Any],
+    *,
+    limit: int,
+    tty: bool | None,
+    connect_timeout_s: float,
+    started: Callable[[requests.Response], None],
+) -> list[LogLine]:
+    """`fetch_logs` in a worker thread: one request, read to the end in 64 KiB blocks."""
+    client = _clients.acquire(base_url, connect_timeout_s)
+    reusable = False
+    try:
+        response, known_tty = _request_logs(
+            client,
+            container_id,
+            params,
+            tty=tty,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=FETCH_READ_TIMEOUT_S,
+        )
+        started(response)
+        lines: deque[LogLine] = deque(maxlen=limit)
+        demux: LogDemuxer | None = None
+        timestamps = bool(params["timestamps"])
+        try:
+            # `read(n)` joins the engine's many small HTTP chunks (one per log line) into
+            # big blocks, so the demuxer and this loop run once per 64 KiB, not per line.
+            while chunk := response.raw.read(READ_SIZE, decode_content=False):
+                if demux is None:
+                    demux = _demuxer_for(chunk, known_tty, timestamps)
+                lines.extend(demux.feed(chunk))
+        finally:
+            response.close()
+        if demux is not None:
+            lines.extend(demux.flush())
+        reusable = True
+        return list(lines)
+    except DockyardError:
+        reusable = True  # the engine's refusal was read whole; the connection is fine
+        raise
+    finally:
+        if reusable:
+            _clients.release(base_url, client)
+        else:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
 async def fetch_logs(
     base_url: str,
     container_id: str,
@@ -559,22 +727,37 @@ async def fetch_logs(
     tail: int = 100,
     since: Since | None = None,
     timestamps: bool = True,
+    tty: bool | None = None,
     max_lines: int = 10_000,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
 ) -> list[LogLine]:
-    """The last `tail` lines (at most `max_lines`), oldest first, without following."""
+    """The last `tail` lines (at most `max_lines`), oldest first, without following.
+
+    `tty` is the container's TTY flag when the caller knows it (else it is found out).
+    Raises `EngineNotFoundError` for an unknown container.
+    """
     limit = max(0, min(tail, max_lines))
     if limit == 0:
         return []
-    lines: deque[LogLine] = deque(maxlen=limit)
-    async with await open_log_stream(
-        base_url,
-        container_id,
-        follow=False,
-        tail=limit,
-        since=since,
-        timestamps=timestamps,
-        max_pending=16,
-    ) as stream:
-        async for batch in stream:
-            lines.extend(batch)
-    return list(lines)
+    params = _log_params(False, limit, since, timestamps)
+    responses: list[requests.Response] = []
+    try:
+        return await asyncio.to_thread(
+            _fetch_logs_blocking,
+            base_url,
+            container_id,
+            params,
+            limit=limit,
+            tty=tty,
+            connect_timeout_s=connect_timeout_s,
+            started=responses.append,
+        )
+    except asyncio.CancelledError:
+        # Unblock the worker thread's read rather than let it finish a read nobody wants.
+        for response in responses:
+            _shutdown(response)
+        raise
+    except DockyardError:
+        raise
+    except Exception as exc:
+        raise _translate(exc, base_url) from exc

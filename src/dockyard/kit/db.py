@@ -8,7 +8,8 @@ cleanly instead. Read-only work uses a second engine whose transactions stay def
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.types import TypeDecorator
 
 from dockyard.kit.events import EventBus
@@ -115,6 +116,51 @@ def _publish_pending(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING_EVENTS, None)
+
+
+_WRITTEN_TABLES = "dockyard.written_tables"
+_UNKNOWN_TABLE = "*"
+_write_generations: Counter[str] = Counter()
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    # Still the pre-flush state here: new, dirty and deleted are what was just written.
+    written = session.info.setdefault(_WRITTEN_TABLES, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        table = getattr(obj, "__table__", None)
+        written.add(table.name if table is not None else _UNKNOWN_TABLE)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_select:
+        return
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    # A statement whose table is unknown (text()) counts as a write to every table.
+    state.session.info.setdefault(_WRITTEN_TABLES, set()).add(table or _UNKNOWN_TABLE)
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_write_generations(session: Session) -> None:
+    # After the commit, never before: a reader that took the old generation and read the
+    # new rows only wastes a cache entry; the reverse would serve stale data as fresh.
+    # A rollback keeps the marks (a savepoint rollback does not undo earlier writes).
+    for table in session.info.pop(_WRITTEN_TABLES, ()):
+        _write_generations[table] += 1
+
+
+def write_generation(tables: Iterable[str]) -> int:
+    """Changes after every commit in this process that wrote one of `tables`.
+
+    In-process caches key their entries on it; writes by other processes are not seen.
+    """
+    return _write_generations[_UNKNOWN_TABLE] + sum(_write_generations[t] for t in tables)
+
+
+def mark_committed_write(table: str) -> None:
+    """Count a committed write made outside a SQLAlchemy session (and in tests)."""
+    _write_generations[table] += 1
 
 
 class Database:

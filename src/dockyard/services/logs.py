@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from dockyard.engine.streams import fetch_logs
+from pydantic import TypeAdapter
+
+from dockyard.engine import streams
 from dockyard.nodes import repository as nodes
 from dockyard.services.models import Service
 from dockyard.services.schemas import LogLine
+
+# One validation call for the whole list: building 10,000 models one by one costs more.
+_LINES = TypeAdapter(list[LogLine])
 
 
 async def fetch_service_logs(
@@ -32,22 +37,29 @@ async def fetch_service_logs(
         ]
     base_url = node.docker_host
 
-    async def one(c: Any) -> list[LogLine]:
-        entries = await fetch_logs(base_url, c.id, tail=tail, since=since, timestamps=True)
-        return [
-            LogLine(container=c.name, stream=stream, ts=ts, message=message)
-            for stream, ts, message in entries
-        ]
+    async def one(c: Any) -> tuple[str, list[streams.LogLine]]:
+        # Timestamps are always fetched so containers interleave in time order (RFC 3339
+        # from one engine sorts as text), and so `fetch_logs` needs no inspect for the TTY
+        # flag; they are dropped below if not wanted.
+        return c.name, await streams.fetch_logs(
+            base_url, c.id, tail=tail, since=since, timestamps=True
+        )
 
     batches = await asyncio.gather(*(one(c) for c in containers))
-    lines = [line for batch in batches for line in batch]
+    entries = [(name, line) for name, lines in batches for line in lines]
     if len(batches) > 1:
-        # Timestamps are always fetched so containers interleave in time order
-        # (RFC 3339 from one engine sorts as text), then dropped if not wanted.
-        lines.sort(key=lambda line: line.ts or "")
-    if not timestamps:
-        lines = [line.model_copy(update={"ts": None}) for line in lines]
-    return lines
+        entries.sort(key=lambda entry: entry[1].ts or "")
+    return _LINES.validate_python(
+        [
+            {
+                "container": name,
+                "stream": line.stream,
+                "ts": line.ts if timestamps else None,
+                "message": line.message,
+            }
+            for name, line in entries
+        ]
+    )
 
 
 def render_text(lines: list[LogLine]) -> str:

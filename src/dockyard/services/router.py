@@ -63,15 +63,13 @@ async def list_services(
     search: Annotated[str | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> ServiceList:
+) -> Response:
     """Services with live status from the state cache."""
-    rows, total = await repository.list_page(
+    # Already `ServiceList` JSON (cached per query); `response_model` documents it.
+    body = await runtime.service_views.list_json(
         session, node_id=node_id, search=search, limit=limit, offset=offset
     )
-    views = runtime.service_views
-    active = await views.active_jobs(session, rows)
-    items = [await views.build(session, s, active.get(s.id)) for s in rows]
-    return ServiceList(items=items, total=total, limit=limit, offset=offset)
+    return Response(content=body, media_type="application/json")
 
 
 @router.post("", response_model=ServiceDetail, status_code=status.HTTP_201_CREATED)

@@ -11,6 +11,9 @@ import pytest
 
 from dockyard.engine.errors import EngineNotFoundError, EngineUnavailableError
 from dockyard.engine.streams import (
+    MAX_IDLE_CLIENTS,
+    MAX_LINE_BYTES,
+    _clients,
     fetch_logs,
     iter_events,
     iter_logs,
@@ -146,6 +149,65 @@ async def test_tty_logs_are_one_stream(docker_host: str, made: Containers) -> No
         ("stdout", "one"),
         ("stdout", "two"),
     ]
+
+
+async def test_tty_is_found_out_or_taken_from_the_caller(
+    docker_host: str, made: Containers
+) -> None:
+    tty = await asyncio.to_thread(made.run, ["sh", "-c", "echo one; echo two >&2"], tty=True)
+    plain = await asyncio.to_thread(made.run, ["sh", "-c", "echo one; echo two >&2"])
+    await wait_exited(made, tty)
+    await wait_exited(made, plain)
+    # Without timestamps the TTY flag comes from an inspect, with them from the first byte.
+    untimed = await fetch_logs(docker_host, tty, tail=10, timestamps=False)
+    assert [(line.stream, line.ts, line.message) for line in untimed] == [
+        ("stdout", None, "one"),
+        ("stdout", None, "two"),
+    ]
+    told = await fetch_logs(docker_host, plain, tail=10, tty=False, timestamps=False)
+    assert sorted((line.stream, line.message) for line in told) == [
+        ("stderr", "two"),
+        ("stdout", "one"),
+    ]
+    assert [line.message for line in await fetch_logs(docker_host, tty, tail=10, tty=True)] == [
+        "one",
+        "two",
+    ]
+
+
+async def test_fetch_logs_of_an_empty_log(docker_host: str, made: Containers) -> None:
+    cid = await asyncio.to_thread(made.run, ["true"])
+    await wait_exited(made, cid)
+    assert await fetch_logs(docker_host, cid, tail=10) == []
+
+
+async def test_a_long_line_is_cut_and_nothing_is_lost(docker_host: str, made: Containers) -> None:
+    # 150,000 characters: the engine sends 16 KiB partial messages, read in 64 KiB blocks.
+    script = "printf 'a%.0s' $(seq 1 150000); echo; echo after"
+    cid = await asyncio.to_thread(made.run, ["sh", "-c", script])
+    await wait_exited(made, cid)
+    # The engine's tail counts each partial message as a line.
+    lines = await fetch_logs(docker_host, cid, tail=100)
+    assert lines[-1].message == "after"
+    pieces = [line.message for line in lines[:-1]]
+    assert "".join(pieces) == "a" * 150_000
+    assert len(pieces) > 1
+    assert all(len(piece) <= MAX_LINE_BYTES + 16 * 1024 for piece in pieces)
+
+
+async def test_fetches_reuse_a_few_clients(docker_host: str, made: Containers) -> None:
+    cid = await asyncio.to_thread(made.run, ["sh", "-c", "echo hi"])
+    await wait_exited(made, cid)
+    for _ in range(3):
+        assert [line.message for line in await fetch_logs(docker_host, cid)] == ["hi"]
+    assert _clients.idle(docker_host) >= 1
+    results = await asyncio.gather(*(fetch_logs(docker_host, cid) for _ in range(8)))
+    assert all([line.message for line in lines] == ["hi"] for lines in results)
+    assert 1 <= _clients.idle(docker_host) <= MAX_IDLE_CLIENTS
+    # A refused request leaves a usable client behind.
+    with pytest.raises(EngineNotFoundError):
+        await fetch_logs(docker_host, "dockyard-no-such-container")
+    assert [line.message for line in await fetch_logs(docker_host, cid)] == ["hi"]
 
 
 async def test_follow_streams_live_lines_until_closed(docker_host: str, made: Containers) -> None:

@@ -116,3 +116,28 @@ def test_backlogs_are_split_into_bounded_frames() -> None:
     assert sum(len(c) for c in chunks) == 10
     assert all(sum(len(line.message) for line in c) <= 320_000 for c in chunks)
     assert len(chunks) > 1
+
+
+def test_many_frames_in_any_blocks_give_the_same_lines() -> None:
+    payloads = [
+        (1, f"{TS1} one\n".encode()),
+        (2, f"{TS1} half".encode()),
+        (1, b""),
+        (2, f"{TS2} -done\n".encode()),
+        (1, f"{TS2} two\nthree\n".encode()),
+        (2, f"{TS2} ".encode() + b"e" * 300 + b"\n"),
+    ]
+    data = b"".join(frame(kind, payload) for kind, payload in payloads)
+    expected = [
+        LogLine("stdout", TS1, "one"),
+        LogLine("stderr", TS1, "half-done"),
+        LogLine("stdout", TS2, "two"),
+        LogLine("stdout", TS2, "three"),
+        LogLine("stderr", TS2, "e" * 300),
+    ]
+    for block in (1, 7, 64, len(data)):
+        demux = LogDemuxer(tty=False, timestamps=True)
+        lines = []
+        for start in range(0, len(data), block):
+            lines += demux.feed(data[start : start + block])
+        assert lines + demux.flush() == expected, block
