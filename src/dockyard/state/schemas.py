@@ -22,6 +22,10 @@ ContainerStatus = Literal[
 Health = Literal["starting", "healthy", "unhealthy"]
 
 _HEALTH_VALUES = ("starting", "healthy", "unhealthy")
+# How far an event's time may be from the time inspect reports for the same transition:
+# the engine stamps StartedAt/FinishedAt first, and under load `die` follows by up to
+# ~650 ms (seen at load average 30 on 2 cores).
+CONFIRM_SLACK_S = 1.0
 _EXITED = re.compile(r"^(?:Exited|Restarting) \((-?\d+)\)")
 
 
@@ -199,10 +203,13 @@ class ContainerState:
         """`docker compose run` containers, which are not part of the service's status."""
         return self.labels.get(ONEOFF_LABEL, "False") == "True"
 
-    def differs_only_in_timing(self, other: ContainerState, *, slack_s: float = 2.0) -> bool:
+    def differs_only_in_timing(
+        self, other: ContainerState, *, slack_s: float = CONFIRM_SLACK_S
+    ) -> bool:
         """Whether `other` is this state with start/finish times moved by under `slack_s`.
 
-        An event gives the engine's event time, the inspect after it the exact time.
+        An event gives the engine's event time, the inspect after it the exact time. Only
+        for matching an inspect with an event: a whole start/die cycle can be shorter.
         """
         if replace(other, started_at=self.started_at, finished_at=self.finished_at) != self:
             return False
@@ -280,6 +287,20 @@ def apply_event(
             health=None,
             exit_code=code,
             finished_at=at,
+        )
+    if verb == "start":
+        # The engine emits `start` once the process runs; the exact StartedAt (a little
+        # earlier) comes with the inspect. A healthcheck restarts at `starting`.
+        health = "starting" if cached.health is not None else None
+        return replace(
+            cached,
+            state="running",
+            status=status_text("running", None, health),
+            health=health,
+            exit_code=None,
+            started_at=at,
+            oom_killed=False,
+            error=None,
         )
     if verb == "health_status":
         health = detail.strip()

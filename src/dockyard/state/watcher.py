@@ -2,7 +2,8 @@
 
 Start: subscribe to `/events`, then list every container and inspect the ones the cache
 does not already know as they are (inspect runs off the loop, a few at a time). Then each
-container event re-inspects that one container and publishes what changed. A broken
+container event publishes what it says itself (`start`, `die`, `pause`, health, ...) at
+once, and re-inspects that one container for the rest (exact times, ports). A broken
 stream (engine restarted, socket gone) marks the node unreachable, reconnects with
 jittered exponential backoff and replays events since the last one seen, so a `die` in the
 gap is still reported; a full re-list follows every (re)connect and runs periodically to
@@ -118,6 +119,8 @@ class StateWatcher:
         self._service_sent: dict[int, float] = {}
         self._seq = 0
         self._marks: dict[str, int] = {}
+        # Containers whose cached state came from an event, not yet confirmed by inspect.
+        self._guessed: set[str] = set()
         self._dirty_services: set[int] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._run_task: asyncio.Task[None] | None = None
@@ -282,7 +285,8 @@ class StateWatcher:
             return
         # The engine holds the container's lock while it cleans up after `die` (tens of
         # ms), and inspect waits for that lock: apply what the event itself says now,
-        # then let the inspect queued below confirm or correct it.
+        # then let the inspect queued below confirm or correct it. So every transition is
+        # published from its own event, in event order, even if the inspect comes late.
         cached = self.cache.get(container_id)
         if cached is not None and live:
             if action == "destroy":
@@ -290,7 +294,10 @@ class StateWatcher:
                 self._apply(container_id, None, action)
             elif (guess := apply_event(cached, event, at)) is not None:
                 self._mark(container_id)
-                self._apply_state(guess, action)
+                if container_id in self._guessed or not cached.differs_only_in_timing(guess):
+                    self._apply_state(guess, action, guessed=True)
+                # else: an inspect that ran after this event already showed (and published)
+                # this very transition with its exact time.
         self.request_refresh(container_id, action)
 
     def _mark(self, container_id: str) -> None:
@@ -371,19 +378,26 @@ class StateWatcher:
 
     def _apply(self, container_id: str, data: Mapping[str, Any] | None, reason: str) -> None:
         if data is None:
+            self._guessed.discard(container_id)
             old = self.cache.remove(container_id)
             if old is not None:
                 self.bus.publish(CONTAINER_STATE, old.removed_event(self.node_id, reason=reason))
                 self._service_changed(old.service_id)
             return
-        self._apply_state(ContainerState.from_inspect(data), reason)
+        self._apply_state(ContainerState.from_inspect(data), reason, guessed=False)
 
-    def _apply_state(self, new: ContainerState, reason: str) -> None:
+    def _apply_state(self, new: ContainerState, reason: str, *, guessed: bool) -> None:
+        """Cache `new` and publish it, unless it is an inspect confirming an event's guess."""
         old = self.cache.get(new.id)
+        was_guess = new.id in self._guessed
+        if guessed:
+            self._guessed.add(new.id)
+        else:
+            self._guessed.discard(new.id)
         if not self.cache.put(new):
             return
-        if old is not None and old.differs_only_in_timing(new):
-            return  # an inspect confirming an event: exact times are not news
+        if was_guess and not guessed and old is not None and old.differs_only_in_timing(new):
+            return  # the exact times of a transition already published: not news
         self.bus.publish(CONTAINER_STATE, new.to_event(self.node_id, reason=reason))
         self._service_changed(new.service_id)
         if old is not None and old.service_id != new.service_id:

@@ -214,9 +214,56 @@ async def test_pause_rename_and_destroy(watched: Watched, made: Containers) -> N
     assert removed.data["state"] == "removed"
 
 
+async def test_every_start_and_die_of_a_short_lived_container_is_published(
+    watched: Watched, made: Containers
+) -> None:
+    # Bug: `running` waited for an inspect the exit outran, and the next `die` (< 2 s
+    # after the previous exit) was then taken for a timing change: cycles went unseen.
+    cycles = 15
+    cid = await run(made, ["sh", "-c", "exit 0"], start=False)
+    await watched.cache.wait_for(lambda c: state_of(c, cid) == "created", 10)
+    drain(watched.sub)
+    # The engine's own events, read live (its replay buffer is short on a busy engine).
+    engine_events = made.client.events(
+        filters={"container": cid, "event": ["start", "die"]}, decode=True
+    )
+    actions: list[str] = []
+
+    def read_engine() -> None:
+        for e in engine_events:
+            actions.append(e["Action"])
+            if len(actions) == 2 * cycles:
+                return
+
+    reader = asyncio.create_task(asyncio.to_thread(read_engine))
+    try:
+        for _ in range(cycles):
+            await docker(made, "start", cid)
+            await docker(made, "wait", cid, timeout=10)
+            await asyncio.sleep(0.3)
+        await asyncio.wait_for(asyncio.shield(reader), 5)
+    finally:
+        engine_events.close()
+    # Exactly one `start` and one `die` per cycle, as the engine saw it.
+    assert actions == ["start", "die"] * cycles
+
+    await watched.cache.wait_for(lambda c: state_of(c, cid) == "exited", 5)
+    await asyncio.sleep(1.0)  # late inspects must add no publication of their own
+    frames = [
+        e.data
+        for e in drain(watched.sub)
+        if e.type == "container.state" and e.data["container_id"] == cid
+    ]
+    states = [f["state"] for f in frames]
+    assert states == ["running", "exited"] * cycles, frames
+    await docker(made, "remove_container", cid, force=True)
+
+
 async def test_reconcile_repairs_a_corrupted_cache(watched: Watched, made: Containers) -> None:
     cid = await run(made, ["sleep", "300"])
     await watched.cache.wait_for(lambda c: state_of(c, cid) == "running", 10)
+    # `running` shows from the event first; the inspect then brings the exact start time.
+    await watched.watcher.request_refresh(cid, "test")
     truth = watched.cache.get(cid)
     assert truth is not None
     watched.cache.put(dataclasses.replace(truth, state="exited", exit_code=1, status="Exited (1)"))

@@ -250,7 +250,45 @@ def test_health_pause_unpause_and_rename_events() -> None:
     assert renamed.name == "new-name"
 
 
-@pytest.mark.parametrize("action", ["start", "kill", "stop", "create", "exec_start: sh", "oom"])
+def test_start_event_says_running_since_the_event() -> None:
+    exited = ContainerState.from_inspect(
+        inspect_data(
+            Status="exited",
+            Running=False,
+            ExitCode=137,
+            OOMKilled=True,
+            FinishedAt="2024-05-01T12:05:00Z",
+        )
+    )
+    after = apply_event(exited, event("start"), AT)
+    assert after is not None
+    assert (after.state, after.status, after.exit_code, after.health, after.oom_killed) == (
+        "running",
+        "Up",
+        None,
+        None,
+        False,
+    )
+    assert after.started_at == AT
+    assert after.finished_at == exited.finished_at  # inspect keeps the last exit, too
+    # A container with a healthcheck starts over at `starting`.
+    running = ContainerState.from_inspect(inspect_data())
+    restarted = apply_event(running, event("start"), AT)
+    assert restarted is not None
+    assert (restarted.health, restarted.status) == ("starting", "Up (starting)")
+
+
+def test_a_short_cycle_is_not_mistaken_for_a_timing_difference() -> None:
+    # Bug: a die 1 s after the previous one read as "the same exit" and was dropped.
+    first = ContainerState.from_inspect(inspect_data(Status="exited", ExitCode=0))
+    started = apply_event(first, event("start"), AT)
+    assert started is not None
+    died = apply_event(started, event("die", exitCode="0"), AT + timedelta(seconds=1))
+    assert died is not None
+    assert not dataclasses.replace(first, finished_at=AT).differs_only_in_timing(died)
+
+
+@pytest.mark.parametrize("action", ["kill", "stop", "create", "exec_start: sh", "oom"])
 def test_other_events_wait_for_the_inspect(action: str) -> None:
     cached = ContainerState.from_inspect(copy.deepcopy(inspect_data()))
     assert apply_event(cached, event(action), AT) is None

@@ -223,6 +223,7 @@ async def test_service_status_is_immediate_then_throttled() -> None:
             watcher._apply_state(
                 dataclass_replace(cache.get(CID), name=f"n-{action}"),  # type: ignore[arg-type]
                 action,
+                guessed=True,
             )
         assert [e for e in drain(sub) if e.type == "service.status"] == []
         await asyncio.sleep(0.08)
@@ -250,4 +251,65 @@ async def test_backlog_events_are_only_inspected_not_guessed() -> None:
     await settle(watcher)
     assert state(cache) == "running"
     assert engine.inspects == 2
+    await watcher.stop()
+
+
+def timed(action: str, time_nano: int, **attributes: str) -> dict[str, Any]:
+    return {**event(action, **attributes), "timeNano": time_nano}
+
+
+async def test_start_and_die_publish_at_once_even_while_inspects_hang() -> None:
+    # Bug: `start` waited for its inspect, and a die before the answer lost `running`;
+    # then the next `die` (< 2 s after the previous exit) read as a mere timing change.
+    watcher, engine, cache, bus = make()
+    engine.containers[CID] = inspect_data(Status="exited", Running=False)
+    watcher._on_event(timed("create", 1_714_564_800_000_000_000))
+    await settle(watcher)
+    assert state(cache) == "exited"
+    engine.gate.clear()  # a busy engine: no inspect answers during the cycles
+
+    async def scenario() -> None:
+        base = 1_714_564_801_000_000_000
+        for cycle in range(3):
+            at = base + cycle * 300_000_000  # 0.3 s per cycle, well under any slack
+            watcher._on_event(timed("start", at))
+            watcher._on_event(timed("die", at + 100_000_000, exitCode="0"))
+        engine.containers[CID] = inspect_data(
+            Status="exited",
+            Running=False,
+            StartedAt="2024-05-01T12:00:01.599Z",
+            FinishedAt="2024-05-01T12:00:01.690Z",
+        )
+        await asyncio.sleep(0)
+        engine.gate.set()
+        await settle(watcher)
+
+    events = await collect(bus, scenario)
+    states = [d["state"] for d in published(events, "container.state")]
+    # One publication per transition, in order; the late inspects add nothing.
+    assert states == ["running", "exited"] * 3
+    final = cache.get(CID)
+    assert final is not None
+    assert final.state == "exited"
+    assert final.finished_at == datetime(2024, 5, 1, 12, 0, 1, 690000, tzinfo=UTC)
+    await watcher.stop()
+
+
+async def test_an_inspect_ahead_of_the_event_is_not_published_twice() -> None:
+    watcher, engine, _, bus = make()
+    engine.containers[CID] = inspect_data(Status="exited", Running=False)
+    watcher._on_event(timed("create", 1_714_564_800_000_000_000))
+    await settle(watcher)
+
+    async def scenario() -> None:
+        # A reconcile sees the container running before its `start` event is read.
+        engine.containers[CID] = inspect_data(
+            StartedAt="2024-05-01T12:00:01.000Z", Health={"Status": "starting"}
+        )
+        await watcher.reconcile()
+        watcher._on_event(timed("start", 1_714_564_801_020_000_000))
+        await settle(watcher)
+
+    events = await collect(bus, scenario)
+    assert [d["state"] for d in published(events, "container.state")] == ["running"]
     await watcher.stop()
