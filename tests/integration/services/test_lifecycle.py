@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -275,4 +276,15 @@ async def test_a_second_operation_while_one_runs_is_a_conflict(
     assert first.status_code == 202
     second = await services_api.client.post(f"/api/v1/services/{sid}/deploy")
     error = assert_error(second, 409, "job_conflict")
-    assert error["details"]["job_id"] == first.json()["job"]["id"]
+    job_id = first.json()["job"]["id"]
+    assert error["details"]["job_id"] == job_id
+    # Let the job create its container before the fixture cleans up, or it would create
+    # it afterwards and leak it; removing it then fails the job's wait.
+    deadline = time.monotonic() + 60
+    while True:
+        job = (await services_api.client.get(f"/api/v1/jobs/{job_id}")).json()
+        if any(line["message"].startswith("Waiting for slow") for line in job["lines"]):
+            break
+        assert job["status"] in ("queued", "running"), job
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.2)
