@@ -16,11 +16,13 @@ import shutil
 import signal
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+
+from bench.server_process import Server, running_server
 
 DOCKER_SOCKET = os.environ.get(
     "DOCKYARD_TEST_DOCKER_HOST", "unix:///var/run/docker.sock"
@@ -294,3 +296,18 @@ def report_cleanup(prefix: str) -> None:
         f"cleanup: removed {removed['containers']} containers, {removed['networks']} networks,"
         f" {removed['volumes']} volumes of {prefix}* in {time.monotonic() - started:.1f} s"
     )
+
+
+def run_benchmark(
+    kind: str, title: str, body: Callable[[Server, str], Coroutine[Any, Any, None]]
+) -> None:
+    """Start a server, run `body(server, prefix)`, and always clean up what the run made."""
+    raise_on_sigterm()
+    prefix = run_prefix(kind)
+    print(f"== {title} ({prefix}) ==")
+    print(environment())
+    try:
+        with running_server(SERVER_ENV) as server:
+            asyncio.run(body(server, prefix))
+    finally:
+        report_cleanup(prefix)

@@ -41,20 +41,17 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import (
-    SERVER_ENV,
     api_client,
     bounded,
     create_service,
     engine_client,
     environment,
     percentile,
-    raise_on_sigterm,
-    report_cleanup,
     run_action,
-    run_prefix,
+    run_benchmark,
     sleeper,
 )
-from bench.server_process import Server, running_server
+from bench.server_process import Server
 
 CONTAINERS = int(os.environ.get("BENCH_EVENT_CONTAINERS", "10"))
 RATE = float(os.environ.get("BENCH_EVENT_RATE", "50"))
@@ -579,15 +576,7 @@ async def _run(server: Server, prefix: str) -> None:
 
 
 def main() -> None:
-    raise_on_sigterm()
-    prefix = run_prefix("events")
-    print(f"== events latency benchmark ({prefix}) ==")
-    print(environment())
-    try:
-        with running_server(SERVER_ENV) as server:
-            asyncio.run(_run(server, prefix))
-    finally:
-        report_cleanup(prefix)
+    run_benchmark("events", "events latency benchmark", _run)
 
 
 if __name__ == "__main__":

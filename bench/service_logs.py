@@ -18,22 +18,19 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from bench.common import (
-    SERVER_ENV,
     api_client,
     create_service,
     describe_ms,
     engine_client,
     environment,
     percentile,
-    raise_on_sigterm,
-    report_cleanup,
     run_action,
-    run_prefix,
+    run_benchmark,
     sleeper,
     start_profile,
     timed_get,
 )
-from bench.server_process import Server, running_server
+from bench.server_process import Server
 
 LINES = int(os.environ.get("BENCH_LOG_LINES", "20000"))
 TAIL = int(os.environ.get("BENCH_LOG_TAIL", "10000"))
@@ -155,15 +152,7 @@ async def _run(server: Server, prefix: str) -> None:
 
 
 def main() -> None:
-    raise_on_sigterm()
-    prefix = run_prefix("logs")
-    print(f"== service logs benchmark: {LINES} lines, tail {TAIL} ({prefix}) ==")
-    print(environment())
-    try:
-        with running_server(SERVER_ENV) as server:
-            asyncio.run(_run(server, prefix))
-    finally:
-        report_cleanup(prefix)
+    run_benchmark("logs", f"service logs benchmark: {LINES} lines, tail {TAIL}", _run)
 
 
 if __name__ == "__main__":

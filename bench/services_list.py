@@ -18,7 +18,6 @@ import time
 import httpx
 
 from bench.common import (
-    SERVER_ENV,
     api_client,
     bounded,
     create_service,
@@ -26,17 +25,15 @@ from bench.common import (
     engine_client,
     environment,
     percentile,
-    raise_on_sigterm,
-    report_cleanup,
     run_action,
-    run_prefix,
+    run_benchmark,
     sleeper,
     start_profile,
     throughput,
     timed_get,
     wait_running,
 )
-from bench.server_process import Server, running_server
+from bench.server_process import Server
 
 SERVICES = int(os.environ.get("BENCH_SERVICES", "200"))
 DEPLOY_CONCURRENCY = int(os.environ.get("BENCH_DEPLOY_CONCURRENCY", "8"))
@@ -205,15 +202,7 @@ def _print_wrk(path: str, wrk: dict[str, str], note: str) -> None:
 
 
 def main() -> None:
-    raise_on_sigterm()
-    prefix = run_prefix("list")
-    print(f"== services list benchmark: {SERVICES} services x 2 containers ({prefix}) ==")
-    print(environment())
-    try:
-        with running_server(SERVER_ENV) as server:
-            asyncio.run(_run(server, prefix))
-    finally:
-        report_cleanup(prefix)
+    run_benchmark("list", f"services list benchmark: {SERVICES} services x 2 containers", _run)
 
 
 if __name__ == "__main__":
