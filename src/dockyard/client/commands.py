@@ -23,6 +23,12 @@ TokenOpt = Annotated[
     typer.Option("--token", envvar="DOCKYARD_TOKEN", help="An access token instead of login."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ComposeFileOpt = Annotated[
+    Path, typer.Option("--compose", exists=True, dir_okay=False, help="Compose file.")
+]
+EnvFileOpt = Annotated[
+    Path | None, typer.Option("--env", exists=True, dir_okay=False, help=".env file.")
+]
 WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job until it ends.")]
 
 
@@ -142,12 +148,8 @@ def service_show(ref: str, server: ServerOpt = None, token: TokenOpt = None) -> 
 @service_app.command("create")
 def service_create(
     name: str,
-    compose: Annotated[
-        Path, typer.Option("--compose", exists=True, dir_okay=False, help="Compose file.")
-    ],
-    env_file: Annotated[
-        Path | None, typer.Option("--env", exists=True, dir_okay=False, help=".env file.")
-    ] = None,
+    compose: ComposeFileOpt,
+    env_file: EnvFileOpt = None,
     node: Annotated[int | None, typer.Option("--node", help="Node id (default: local).")] = None,
     description: Annotated[str, typer.Option(help="Description.")] = "",
     deploy: Annotated[bool, typer.Option("--deploy", help="Deploy right after creating.")] = False,
@@ -178,12 +180,8 @@ def service_create(
 @service_app.command("edit")
 def service_edit(
     ref: str,
-    compose: Annotated[
-        Path, typer.Option("--compose", exists=True, dir_okay=False, help="Compose file.")
-    ],
-    env_file: Annotated[
-        Path | None, typer.Option("--env", exists=True, dir_okay=False, help=".env file.")
-    ] = None,
+    compose: ComposeFileOpt,
+    env_file: EnvFileOpt = None,
     comment: Annotated[str, typer.Option(help="Why this change.")] = "",
     server: ServerOpt = None,
     token: TokenOpt = None,

@@ -158,25 +158,43 @@ def _name(c: dict[str, Any]) -> str:
 # ---- networks, volumes, images ------------------------------------------------------------
 
 
+async def _ensure_object(
+    ctx: JobContext,
+    target: Target,
+    *,
+    kind: str,
+    name: str,
+    create_args: dict[str, Any] | None,
+    inspect: Callable[[str], Awaitable[dict[str, Any] | None]],
+    create: Callable[..., Awaitable[Any]],
+) -> None:
+    """Create a project network or volume unless it exists; an external one must exist."""
+    existing = await inspect(name)
+    if create_args is None:
+        if existing is None:
+            raise StepFailedError(f"External {kind} {name} does not exist on the node.")
+        return
+    if existing is None:
+        create_args.pop("name")
+        create_args["labels"] = {**create_args["labels"], **_owner_labels(target)}
+        await _step(ctx, f"Creating {kind} {name}", create(name, **create_args))
+        await ctx.progress(f"Created {kind} {name}")
+
+
 async def _ensure_networks(ctx: JobContext, target: Target) -> None:
     project = target.service.name
     keys = sorted({key for spec in target.defn.services.values() for key in service_networks(spec)})
     for key in keys:
         spec = target.defn.networks.get(key) or NetworkSpec()
-        name = network_name(project, key, spec)
-        kwargs = network_create_args(project, key, spec)
-        existing = await target.engine.inspect_network(name)
-        if kwargs is None:
-            if existing is None:
-                raise StepFailedError(f"External network {name} does not exist on the node.")
-            continue
-        if existing is None:
-            kwargs.pop("name")
-            kwargs["labels"] = {**kwargs["labels"], SERVICE_ID_LABEL: str(target.service.id)}
-            await _step(
-                ctx, f"Creating network {name}", target.engine.create_network(name, **kwargs)
-            )
-            await ctx.progress(f"Created network {name}")
+        await _ensure_object(
+            ctx,
+            target,
+            kind="network",
+            name=network_name(project, key, spec),
+            create_args=network_create_args(project, key, spec),
+            inspect=target.engine.inspect_network,
+            create=target.engine.create_network,
+        )
 
 
 async def _ensure_volumes(ctx: JobContext, target: Target) -> None:
@@ -191,18 +209,15 @@ async def _ensure_volumes(ctx: JobContext, target: Target) -> None:
     )
     for key in used:
         spec = target.defn.volumes.get(key) or VolumeSpec()
-        name = volume_name(project, key, spec)
-        kwargs = volume_create_args(project, key, spec)
-        existing = await target.engine.inspect_volume(name)
-        if kwargs is None:
-            if existing is None:
-                raise StepFailedError(f"External volume {name} does not exist on the node.")
-            continue
-        if existing is None:
-            kwargs.pop("name")
-            kwargs["labels"] = {**kwargs["labels"], **_owner_labels(target)}
-            await _step(ctx, f"Creating volume {name}", target.engine.create_volume(name, **kwargs))
-            await ctx.progress(f"Created volume {name}")
+        await _ensure_object(
+            ctx,
+            target,
+            kind="volume",
+            name=volume_name(project, key, spec),
+            create_args=volume_create_args(project, key, spec),
+            inspect=target.engine.inspect_volume,
+            create=target.engine.create_volume,
+        )
 
 
 class _PullReporter:

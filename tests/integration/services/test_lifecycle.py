@@ -110,7 +110,8 @@ async def test_deploy_serve_stop_start_restart_delete(
     assert not docker_client.containers.list(
         all=True, filters={"label": f"com.docker.compose.project={service_name}"}
     )
-    # The named volume is kept unless asked.
+    # The project network goes with the service; the named volume is kept unless asked.
+    assert not docker_client.networks.list(names=[f"{service_name}_default"])
     assert docker_client.volumes.get(f"{service_name}_data")
     actions = [r.action for r in await audit_rows(services_api, target_id=str(sid))]
     for action in (
