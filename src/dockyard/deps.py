@@ -10,8 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from dockyard.access.permissions import ALL_PERMISSIONS
+from dockyard.audit.service import record
 from dockyard.auth.service import Principal
-from dockyard.kit.errors import AuthenticationError
+from dockyard.kit.errors import AuthenticationError, PermissionDeniedError
 from dockyard.kit.request_meta import RequestMeta, request_meta
 from dockyard.runtime import Runtime
 
@@ -57,3 +59,66 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+# A route any signed-in user may call (their own profile, sign-out): declared, not implied.
+AUTHENTICATED = "authenticated"
+
+
+class PermissionDependency:
+    """`Depends(require("services:read"))`: the authenticated principal, or 403.
+
+    A denial writes one `denied` audit event and nothing else (no Docker call, no change).
+    The declared permission is kept on the object so a test can prove every route has one.
+    """
+
+    def __init__(self, permission: str) -> None:
+        if permission != AUTHENTICATED and permission not in ALL_PERMISSIONS:
+            raise ValueError(
+                f"unknown permission {permission!r} (declare it in access.permissions)"
+            )
+        self.permission = permission
+
+    async def __call__(
+        self, request: Request, principal: PrincipalDep, runtime: RuntimeDep
+    ) -> Principal:
+        await check_permission(principal, self.permission, request, runtime)
+        return principal
+
+
+async def check_permission(
+    principal: Principal, permission: str, request: Request, runtime: Runtime
+) -> None:
+    """Raise 403 (after auditing the denial) unless `principal` holds `permission`.
+
+    For checks that depend on the request (for example the action of
+    `POST /services/{id}/{action}`); plain routes use `require(...)`.
+    """
+    if permission == AUTHENTICATED or principal.can(permission):
+        return
+    meta = request_meta(request, runtime.settings.trusted_proxies)
+    async with runtime.db.session() as session:
+        await record(
+            session,
+            action="access.denied",
+            actor=principal.actor,
+            outcome="denied",
+            details={"permission": permission, "method": request.method, "path": request.url.path},
+            meta=meta,
+        )
+        await session.commit()
+    raise PermissionDeniedError(
+        f"You do not have the '{permission}' permission.",
+        details={"permission": permission},
+    )
+
+
+_REQUIREMENTS: dict[str, PermissionDependency] = {}
+
+
+def require(permission: str) -> PermissionDependency:
+    """The dependency that checks `permission` (one shared instance per permission)."""
+    dependency = _REQUIREMENTS.get(permission)
+    if dependency is None:
+        dependency = _REQUIREMENTS[permission] = PermissionDependency(permission)
+    return dependency

@@ -21,7 +21,8 @@ from dockyard.audit.schemas import (
     Outcome,
 )
 from dockyard.audit.service import verify_chain
-from dockyard.deps import PrincipalDep, ReadSessionDep, RuntimeDep
+from dockyard.auth.service import Principal
+from dockyard.deps import ReadSessionDep, RuntimeDep, require
 from dockyard.kit.clock import utcnow
 from dockyard.kit.errors import DockyardError
 from dockyard.kit.pagination import decode_cursor, encode_cursor
@@ -71,7 +72,7 @@ FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
 
 @router.get("", response_model=AuditPage)
 async def list_events(
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("audit:read"))],
     session: ReadSessionDep,
     filters: FiltersDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -93,7 +94,7 @@ _CSV_FIELDS = list(AuditEventOut.model_fields)
     response_class=StreamingResponse,
 )
 async def export_events(
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("audit:read"))],
     runtime: RuntimeDep,
     filters: FiltersDep,
     format: Literal["csv", "jsonl"] = "csv",
@@ -142,7 +143,9 @@ async def _chain(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
 
 
 @router.get("/verify", response_model=AuditVerifyOut)
-async def verify(_: PrincipalDep, runtime: RuntimeDep) -> AuditVerifyOut:
+async def verify(
+    _: Annotated[Principal, Depends(require("audit:read"))], runtime: RuntimeDep
+) -> AuditVerifyOut:
     """Walk the hash chain and report the first broken row, if any."""
     result = await verify_chain(runtime.db)
     return AuditVerifyOut(

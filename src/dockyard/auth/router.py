@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from dockyard.auth.schemas import (
     CurrentUser,
@@ -13,7 +13,8 @@ from dockyard.auth.schemas import (
     RefreshRequest,
     TokenPair,
 )
-from dockyard.deps import MetaDep, PrincipalDep, RuntimeDep
+from dockyard.auth.service import Principal
+from dockyard.deps import AUTHENTICATED, MetaDep, RuntimeDep, require
 from dockyard.kit.errors import error_body
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -52,7 +53,10 @@ async def refresh(body: RefreshRequest, runtime: RuntimeDep, meta: MetaDep) -> T
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def logout(
-    principal: PrincipalDep, runtime: RuntimeDep, meta: MetaDep, body: LogoutRequest | None = None
+    principal: Annotated[Principal, Depends(require(AUTHENTICATED))],
+    runtime: RuntimeDep,
+    meta: MetaDep,
+    body: LogoutRequest | None = None,
 ) -> Response:
     """End the current session."""
     await runtime.auth.logout(principal, meta)
@@ -60,6 +64,6 @@ async def logout(
 
 
 @router.get("/me", response_model=CurrentUser)
-async def me(principal: PrincipalDep) -> CurrentUser:
+async def me(principal: Annotated[Principal, Depends(require(AUTHENTICATED))]) -> CurrentUser:
     """The signed-in user."""
     return CurrentUser.model_validate(principal.user)

@@ -11,6 +11,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dockyard.access.permissions import role_permissions
 from dockyard.audit.service import Actor, record
 from dockyard.auth.models import LoginSession, RefreshToken
 from dockyard.auth.passwords import (
@@ -54,10 +55,19 @@ class Principal:
 
     user: User
     session_id: str
+    # What the caller may do: the user's role permissions, narrowed to an API token's scopes.
+    permissions: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> Actor:
         return Actor.user(self.user.id, self.user.email)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == "admin"
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
 
 
 class AuthService:
@@ -329,7 +339,9 @@ class AuthService:
             raise AuthenticationError("The session has ended. Sign in again.", code="session_ended")
         if not user.is_active:
             raise AuthenticationError("This account is disabled.", code="account_disabled")
-        principal = Principal(user=user, session_id=login_session.id)
+        principal = Principal(
+            user=user, session_id=login_session.id, permissions=role_permissions(user.role)
+        )
         if len(self._principals) >= PRINCIPAL_CACHE_ENTRIES:
             self._principals.clear()
         # Never past the session's own end.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from dockyard.deps import PrincipalDep, ReadSessionDep
+from dockyard.auth.service import Principal
+from dockyard.deps import ReadSessionDep, require
 from dockyard.jobs import repository
 from dockyard.jobs.schemas import JobDetail, JobLineOut, JobList, JobOut, JobStatus
 from dockyard.kit.errors import NotFoundError
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 @router.get("", response_model=JobList)
 async def list_jobs(
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("jobs:read"))],
     session: ReadSessionDep,
     service_id: int | None = None,
     status: JobStatus | None = None,
@@ -34,7 +35,9 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobDetail)
-async def get_job(job_id: str, _: PrincipalDep, session: ReadSessionDep) -> JobDetail:
+async def get_job(
+    job_id: str, _: Annotated[Principal, Depends(require("jobs:read"))], session: ReadSessionDep
+) -> JobDetail:
     """One job with its progress lines."""
     job = await repository.get(session, job_id)
     if job is None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from dockyard.deps import PrincipalDep, ReadSessionDep, RuntimeDep
+from dockyard.auth.service import Principal
+from dockyard.deps import ReadSessionDep, RuntimeDep, require
 from dockyard.kit.errors import NotFoundError
 from dockyard.nodes import repository
 from dockyard.nodes.schemas import NodeList, NodeOut
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 @router.get("", response_model=NodeList)
 async def list_nodes(
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("nodes:read"))],
     runtime: RuntimeDep,
     session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -31,7 +32,10 @@ async def list_nodes(
 
 @router.get("/{node_id}", response_model=NodeOut)
 async def get_node(
-    node_id: int, _: PrincipalDep, runtime: RuntimeDep, session: ReadSessionDep
+    node_id: int,
+    _: Annotated[Principal, Depends(require("nodes:read"))],
+    runtime: RuntimeDep,
+    session: ReadSessionDep,
 ) -> NodeOut:
     """One node with its engine facts."""
     node = await repository.get(session, node_id)

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, WebSocket
 from starlette.requests import HTTPConnection
 
-from dockyard.deps import PrincipalDep
+from dockyard.auth.service import Principal
+from dockyard.deps import AUTHENTICATED, require
 from dockyard.kit.errors import ServiceUnavailableError
 from dockyard.realtime.schemas import TicketOut
 from dockyard.realtime.service import RealtimeHub
@@ -30,7 +31,9 @@ HubDep = Annotated[RealtimeHub, Depends(get_hub)]
 
 
 @router.post("/realtime/ticket", response_model=TicketOut)
-async def issue_ticket(principal: PrincipalDep, hub: HubDep) -> TicketOut:
+async def issue_ticket(
+    principal: Annotated[Principal, Depends(require(AUTHENTICATED))], hub: HubDep
+) -> TicketOut:
     """A single-use ticket (valid 30 s) for `GET /api/v1/ws?ticket=...`.
 
     Keeps the access token out of the WebSocket URL, which proxies and browsers log.

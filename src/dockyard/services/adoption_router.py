@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from dockyard.deps import MetaDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from fastapi import APIRouter, Depends, Response, status
+
+from dockyard.auth.service import Principal
+from dockyard.deps import MetaDep, ReadSessionDep, RuntimeDep, SessionDep, require
 from dockyard.jobs.schemas import JobOut
 from dockyard.services import adoption
 from dockyard.services.adoption import AdoptRequest, AdoptResult, UnmanagedOut
@@ -14,7 +17,10 @@ router = APIRouter(prefix="/api/v1")
 
 @router.get("/nodes/{node_id}/unmanaged", response_model=UnmanagedOut, tags=["nodes"])
 async def list_unmanaged(
-    node_id: int, _: PrincipalDep, runtime: RuntimeDep, session: ReadSessionDep
+    node_id: int,
+    _: Annotated[Principal, Depends(require("services:create"))],
+    runtime: RuntimeDep,
+    session: ReadSessionDep,
 ) -> UnmanagedOut:
     """Compose projects and loose containers on the node that Dockyard does not manage."""
     node = await adoption.node_or_404(session, node_id)
@@ -29,7 +35,7 @@ async def list_unmanaged(
 )
 async def adopt(
     body: AdoptRequest,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, Depends(require("services:create"))],
     runtime: RuntimeDep,
     session: SessionDep,
     meta: MetaDep,

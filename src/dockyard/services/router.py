@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
-from dockyard.deps import MetaDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from dockyard.auth.service import Principal
+from dockyard.deps import MetaDep, ReadSessionDep, RuntimeDep, SessionDep, check_permission, require
 from dockyard.jobs.schemas import JobAccepted, JobOut
 from dockyard.kit.errors import DockyardError, ValidationFailedError
 from dockyard.kit.responses import YamlResponse
@@ -36,6 +37,17 @@ from dockyard.services.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
+
+# The permission each action of `POST /services/{id}/{action}` needs (beyond services:read).
+ACTION_PERMISSIONS: dict[str, str] = {
+    "deploy": "services:deploy",
+    "start": "services:deploy",
+    "stop": "services:deploy",
+    "restart": "services:deploy",
+    "pull": "services:update",
+    "update": "services:update",
+    "delete": "services:delete",
+}
 _ETAG = re.compile(r'^(?:W/)?"rev-(\d+)"$')
 
 
@@ -56,7 +68,7 @@ def _if_match_revision(if_match: str | None) -> int | None:
 
 @router.get("", response_model=ServiceList)
 async def list_services(
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("services:read"))],
     runtime: RuntimeDep,
     session: ReadSessionDep,
     node_id: int | None = None,
@@ -75,7 +87,7 @@ async def list_services(
 @router.post("", response_model=ServiceDetail, status_code=status.HTTP_201_CREATED)
 async def create_service(
     body: ServiceCreate,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, Depends(require("services:create"))],
     runtime: RuntimeDep,
     session: SessionDep,
     meta: MetaDep,
@@ -93,7 +105,9 @@ async def create_service(
 
 @router.post("/validate", response_model=ValidateResult)
 async def validate_definition(
-    body: ValidateRequest, _: PrincipalDep, session: ReadSessionDep
+    body: ValidateRequest,
+    _: Annotated[Principal, Depends(require("services:read"))],
+    session: ReadSessionDep,
 ) -> ValidateResult:
     """Check a definition without saving it (the editor's inline errors)."""
     try:
@@ -124,7 +138,7 @@ async def validate_definition(
 @router.get("/{service_id}", response_model=ServiceDetail)
 async def get_service(
     service_id: int,
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("services:read"))],
     runtime: RuntimeDep,
     session: ReadSessionDep,
     response: Response,
@@ -139,7 +153,7 @@ async def get_service(
 async def update_service(
     service_id: int,
     body: ServiceUpdate,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, Depends(require("services:edit"))],
     runtime: RuntimeDep,
     session: SessionDep,
     meta: MetaDep,
@@ -168,14 +182,16 @@ async def update_service(
     status_code=status.HTTP_202_ACCEPTED,
 )
 async def service_action(
+    request: Request,
     service_id: int,
     action: ServiceAction,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, Depends(require("services:read"))],
     runtime: RuntimeDep,
     session: SessionDep,
     body: ActionRequest | None = None,
 ) -> JobAccepted:
     """Start an operation as a job: deploy, start, stop, restart, pull, update or delete."""
+    await check_permission(principal, ACTION_PERMISSIONS[action], request, runtime)
     service = await services.get_or_404(session, service_id)
     params: dict[str, object] = {}
     if action == "delete" and body is not None and body.remove_volumes:
@@ -203,7 +219,7 @@ async def service_action(
 )
 async def export_compose(
     service_id: int,
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("services:read"))],
     session: ReadSessionDep,
     revision: int | None = None,
 ) -> YamlResponse:
@@ -219,7 +235,7 @@ async def export_compose(
 @router.get("/{service_id}/logs", response_model=LogsOut)
 async def service_logs(
     service_id: int,
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("services:logs"))],
     runtime: RuntimeDep,
     session: ReadSessionDep,
     tail: Annotated[int, Query(ge=1, le=100_000)] = 100,
@@ -242,7 +258,11 @@ async def service_logs(
 
 
 @router.get("/{service_id}/revisions", response_model=RevisionList)
-async def list_revisions(service_id: int, _: PrincipalDep, session: ReadSessionDep) -> RevisionList:
+async def list_revisions(
+    service_id: int,
+    _: Annotated[Principal, Depends(require("services:read"))],
+    session: ReadSessionDep,
+) -> RevisionList:
     """Every saved revision, newest first."""
     service = await services.get_or_404(session, service_id)
     rows = await repository.revisions(session, service.id)
@@ -256,7 +276,7 @@ async def list_revisions(service_id: int, _: PrincipalDep, session: ReadSessionD
 @router.get("/{service_id}/revisions/diff", response_model=RevisionDiff)
 async def diff_revisions(
     service_id: int,
-    _: PrincipalDep,
+    _: Annotated[Principal, Depends(require("services:read"))],
     session: ReadSessionDep,
     from_: Annotated[int, Query(alias="from", ge=1)],
     to: Annotated[int, Query(ge=1)],
@@ -268,7 +288,10 @@ async def diff_revisions(
 
 @router.get("/{service_id}/revisions/{number}", response_model=RevisionDetail)
 async def get_revision(
-    service_id: int, number: int, _: PrincipalDep, session: ReadSessionDep
+    service_id: int,
+    number: int,
+    _: Annotated[Principal, Depends(require("services:read"))],
+    session: ReadSessionDep,
 ) -> RevisionDetail:
     """One revision with its definition and compose YAML."""
     service = await services.get_or_404(session, service_id)
@@ -285,7 +308,7 @@ async def get_revision(
 async def restore_revision(
     service_id: int,
     number: int,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, Depends(require("services:edit"))],
     session: SessionDep,
     meta: MetaDep,
     body: RestoreRequest | None = None,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import platform
 import socket
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from dockyard import __version__
-from dockyard.deps import PrincipalDep, RuntimeDep
+from dockyard.auth.service import Principal
+from dockyard.deps import RuntimeDep, require
 from dockyard.system.schemas import Health, Readiness, SystemInfo
 from dockyard.system.service import readiness
 
@@ -32,7 +34,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/api/v1/system/info", response_model=SystemInfo)
-async def system_info(_: PrincipalDep, runtime: RuntimeDep) -> SystemInfo:
+async def system_info(
+    _: Annotated[Principal, Depends(require("system:read"))], runtime: RuntimeDep
+) -> SystemInfo:
     """Version and where this server runs."""
     return SystemInfo(
         version=__version__,

@@ -1,0 +1,1 @@
+"""Roles and permissions: what a principal may do (see permissions.py)."""
