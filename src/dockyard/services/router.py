@@ -17,7 +17,7 @@ from dockyard.services import repository
 from dockyard.services import service as services
 from dockyard.services.compose import ComposeError, parse_definition
 from dockyard.services.definitions import canonical_json, parse_input, port_conflicts
-from dockyard.services.logs import fetch_service_logs, render_text
+from dockyard.services.logs import fetch_service_logs, render_json, render_text
 from dockyard.services.schemas import (
     ActionRequest,
     DefinitionIssue,
@@ -243,7 +243,7 @@ async def service_logs(
     since: Annotated[int | None, Query(ge=0, description="Unix seconds")] = None,
     timestamps: bool = True,
     download: bool = False,
-) -> LogsOut | PlainTextResponse:
+) -> Response:
     """The last `tail` lines of each container of the service, running or stopped."""
     service = await services.get_or_404(session, service_id)
     lines = await fetch_service_logs(
@@ -251,10 +251,11 @@ async def service_logs(
     )
     if download:
         return PlainTextResponse(
-            render_text(lines),
+            render_text(lines, timestamps=timestamps),
             headers={"Content-Disposition": f'attachment; filename="{service.name}.log"'},
         )
-    return LogsOut(lines=lines)
+    # Already `LogsOut` JSON; `response_model` documents it.
+    return Response(render_json(lines, timestamps=timestamps), media_type="application/json")
 
 
 @router.get("/{service_id}/revisions", response_model=RevisionList)
