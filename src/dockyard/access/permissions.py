@@ -23,7 +23,19 @@ CATALOG: dict[str, tuple[str, ...]] = {
     "nodes": ("read", "manage"),
     "registries": ("read", "manage"),
     "roles": ("read", "manage"),
-    "services": ("read", "create", "edit", "deploy", "delete", "exec", "update", "logs"),
+    # services:privileged: not bound by the container security policy and quotas.
+    "services": (
+        "read",
+        "create",
+        "edit",
+        "deploy",
+        "delete",
+        "exec",
+        "update",
+        "logs",
+        "adopt",
+        "privileged",
+    ),
     "system": ("read",),
     "templates": ("read", "manage", "deploy"),
     "tokens": ("manage",),
@@ -42,6 +54,7 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "operator": frozenset(
         _READS - {"users:read", "roles:read"}
         | {
+            "services:adopt",
             "services:create",
             "services:edit",
             "services:deploy",

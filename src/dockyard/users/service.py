@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dockyard.access.permissions import BUILTIN_ROLES
+from dockyard.access.roles import role_exists
 from dockyard.audit.service import Actor, record
 from dockyard.auth.models import LoginSession
 from dockyard.auth.passwords import hash_password_async, password_problem
@@ -17,7 +19,8 @@ from dockyard.kit.request_meta import RequestMeta
 from dockyard.users import repository
 from dockyard.users.models import User
 
-ROLES = ("admin",)
+# The built-in roles (custom roles are rows of `roles`, see access.roles).
+ROLES = tuple(BUILTIN_ROLES)
 
 
 def normalize_email(email: str) -> str:
@@ -52,9 +55,9 @@ async def create_user(
 ) -> User:
     """Validate and insert a user, audited in the same transaction (caller commits)."""
     normalized = normalize_email(email)
-    if role not in ROLES:
+    if not await role_exists(session, role):
         raise ValidationFailedError(
-            f"Unknown role '{role}'. Known roles: {', '.join(ROLES)}.",
+            f"Unknown role '{role}'. Built-in roles: {', '.join(ROLES)}.",
             details={"errors": [{"path": "role", "message": "unknown role"}]},
         )
     problem = password_problem(password)
@@ -112,3 +115,143 @@ async def reset_password(session: AsyncSession, *, email: str, password: str, ac
         details={"email": user.email},
     )
     return user
+
+
+async def revoke_sessions(session: AsyncSession, user_id: int, reason: str) -> int:
+    """End every open login session of a user (caller commits, then `auth.forget_user`)."""
+    result = await session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def other_active_admins(session: AsyncSession, user_id: int) -> int:
+    """How many active admins there are besides `user_id`."""
+    return int(
+        (
+            await session.execute(
+                select(func.count(User.id)).where(
+                    User.role == "admin", User.is_active.is_(True), User.id != user_id
+                )
+            )
+        ).scalar_one()
+    )
+
+
+def _last_admin(user: User) -> ConflictError:
+    return ConflictError(
+        f"{user.email} is the last active admin: make another admin first.", code="last_admin"
+    )
+
+
+async def update_user(
+    session: AsyncSession,
+    user: User,
+    *,
+    display_name: str | None = None,
+    role: str | None = None,
+    is_active: bool | None = None,
+    password: str | None = None,
+    fields: set[str] | frozenset[str] = frozenset(),
+    actor: Actor,
+    meta: RequestMeta | None = None,
+) -> bool:
+    """Apply an admin's edit, audited; True when the user's sessions were revoked.
+
+    A role change, disabling and a password reset end the user's sessions. The last active
+    admin cannot lose the role or be disabled. The caller commits, then calls
+    `runtime.auth.forget_user(user.id)`.
+    """
+    changes: dict[str, object] = {}
+    revoke: str | None = None
+    if "display_name" in fields:
+        user.display_name = display_name or None
+        changes["display_name"] = user.display_name
+    if role is not None and role != user.role:
+        if not await role_exists(session, role):
+            raise ValidationFailedError(
+                f"Unknown role '{role}'.",
+                code="unknown_role",
+                details={"errors": [{"path": "role", "message": "unknown role"}]},
+            )
+        if (
+            user.role == "admin"
+            and user.is_active
+            and not await other_active_admins(session, user.id)
+        ):
+            raise _last_admin(user)
+        changes["role"] = {"from": user.role, "to": role}
+        user.role = role
+        revoke = "role_changed"
+    if is_active is not None and is_active != user.is_active:
+        if (
+            not is_active
+            and user.role == "admin"
+            and not await other_active_admins(session, user.id)
+        ):
+            raise _last_admin(user)
+        user.is_active = is_active
+        changes["is_active"] = is_active
+        if not is_active:
+            revoke = "disabled"
+        else:
+            user.failed_attempts = 0
+            user.locked_until = None
+    if password is not None:
+        problem = password_problem(password)
+        if problem:
+            raise ValidationFailedError(
+                problem, details={"errors": [{"path": "password", "message": problem}]}
+            )
+        user.password_hash = await hash_password_async(password)
+        user.failed_attempts = 0
+        user.locked_until = None
+        changes["password_reset"] = True  # never the password itself
+        revoke = revoke or "password_reset"
+    if not changes:
+        return False
+    revoked = 0
+    if revoke:
+        # Sessions and API tokens end, and open WebSockets close, once the caller commits.
+        from dockyard.auth.service import revoke_user_access
+
+        ended = await revoke_user_access(session, user.id, reason=revoke)
+        revoked = sum(1 for item in ended if not item.startswith("pat:"))
+    await session.flush()
+    await record(
+        session,
+        action="user.updated",
+        actor=actor,
+        target_type="user",
+        target_id=user.id,
+        details={"email": user.email, "changes": changes, "sessions_revoked": revoked},
+        meta=meta,
+    )
+    return revoke is not None
+
+
+async def list_page(
+    session: AsyncSession, *, search: str | None, role: str | None, limit: int, offset: int
+) -> tuple[list[User], int]:
+    stmt = select(User)
+    if search:
+        term = search.strip().lower()
+        stmt = stmt.where(
+            or_(
+                User.email.contains(term, autoescape=True),
+                func.lower(User.display_name).contains(term, autoescape=True),
+            )
+        )
+    if role:
+        stmt = stmt.where(User.role == role)
+    total = int(
+        (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+    )
+    rows = (
+        (await session.execute(stmt.order_by(User.email).limit(limit).offset(offset)))
+        .scalars()
+        .all()
+    )
+    return list(rows), total
