@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.access.permissions import role_permissions
+from dockyard.access.service import ACCESS_TABLES, AccessScope, resolve
 from dockyard.audit.service import Actor, record
-from dockyard.auth.models import LoginSession, RefreshToken
+from dockyard.auth import mfa
+from dockyard.auth.models import LoginSession, MfaCredential, RecoveryCode, RefreshToken
 from dockyard.auth.passwords import (
     hash_password_async,
     needs_rehash,
@@ -29,12 +31,16 @@ from dockyard.auth.tokens import (
     new_refresh_token,
 )
 from dockyard.kit.clock import utcnow
-from dockyard.kit.db import Database, write_generation
+from dockyard.kit.db import Database, publish_after_commit, write_generation
 from dockyard.kit.errors import AuthenticationError, DockyardError
 from dockyard.kit.request_meta import RequestMeta
+from dockyard.kit.secrets_box import SecretBox, SecretBoxError
 from dockyard.settings import Settings
 from dockyard.users import repository as users
 from dockyard.users.models import User
+
+if TYPE_CHECKING:
+    from dockyard.auth.external import ExternalVerifier
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +52,25 @@ INVALID_CREDENTIALS = "The email or password is incorrect."
 PRINCIPAL_TTL_S = 5.0
 PRINCIPAL_CACHE_ENTRIES = 10_000
 
-_AUTH_TABLES = frozenset((str(User.__tablename__), str(LoginSession.__tablename__)))
+_AUTH_TABLES = (
+    frozenset(
+        (
+            str(User.__tablename__),
+            str(LoginSession.__tablename__),
+            str(MfaCredential.__tablename__),
+            "api_tokens",
+        )
+    )
+    | ACCESS_TABLES
+)
+# Published (after commit) when sessions or API tokens of a user end: open WebSockets of
+# those sessions close at once. `session_ids` None means every session and token.
+SESSIONS_REVOKED_EVENT = "auth.sessions_revoked"
+# Principals of API tokens and external JWTs carry these session-id prefixes.
+TOKEN_SESSION_PREFIX = "pat:"  # noqa: S105 - a session-id prefix, not a secret
+EXTERNAL_SESSION_PREFIX = "ext:"
+# A session's "last active" time is written at most this often.
+TOUCH_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,14 @@ class Principal:
     session_id: str
     # What the caller may do: the user's role permissions, narrowed to an API token's scopes.
     permissions: frozenset[str] = frozenset()
+    # Which services the caller sees and holds what on (see access.service); resolved with
+    # `permissions` from the role, its parents and the user's grants.
+    scope: AccessScope | None = None
+    # `session` (signed in with a password), `token` (API token) or `external` (a JWT from
+    # the configured identity provider).
+    kind: str = "session"
+    # The user's role requires MFA and they have not enrolled: only /api/v1/auth/* answers.
+    mfa_enrollment_required: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -78,6 +110,16 @@ class AuthService:
         self.settings = settings
         self.secret = secret
         self.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
+        # MFA code attempts (login, confirm, disable, re-authentication) per IP and account.
+        # An IP may serve many people (office NAT): it gets five accounts' worth.
+        self.mfa_ip_limiter = SlidingWindowLimiter(5 * settings.mfa_rate_per_minute, 60.0)
+        self.mfa_account_limiter = SlidingWindowLimiter(settings.mfa_rate_per_minute, 60.0)
+        self.box = SecretBox(secret, purpose="dockyard.mfa.totp.v1")
+        self._external: ExternalVerifier | None = None
+        if settings.external_jwt_mode != "off":
+            from dockyard.auth.external import ExternalVerifier
+
+            self._external = ExternalVerifier(settings)
         # (user_id, session_id) -> (generation, trusted until (monotonic), principal)
         self._principals: dict[tuple[int, str], tuple[int, float, Principal]] = {}
 
@@ -122,8 +164,76 @@ class AuthService:
             access_token=access, refresh_token=refresh, expires_in=self.settings.access_token_ttl_s
         )
 
-    async def login(self, email: str, password: str, meta: RequestMeta) -> TokenPair:
-        """Check credentials with per-IP rate limit and per-account lockout; audit either way."""
+    def check_mfa_rate(self, user_id: int, meta: RequestMeta) -> None:
+        """Count one MFA code attempt; 429 when the IP or the account tried too often."""
+        wait = max(
+            self.mfa_ip_limiter.hit(meta.ip or "unknown"),
+            self.mfa_account_limiter.hit(str(user_id)),
+        )
+        if wait:
+            log.warning("mfa_rate_limited", ip=meta.ip, user_id=user_id)
+            raise DockyardError(
+                "Too many MFA code attempts. Try again shortly.",
+                code="rate_limited",
+                status_code=429,
+                details={"retry_after_s": int(retry_after_header(wait))},
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+
+    async def verify_second_factor(
+        self, session: AsyncSession, credential: MfaCredential, code: str
+    ) -> str | None:
+        """Accept a TOTP code (once per time-step) or an unused recovery code (once).
+
+        Returns `totp` or `recovery_code`, or None. The caller holds the user's row lock
+        (or SQLite's write lock) and commits.
+        """
+        if mfa.looks_like_totp(code):
+            try:
+                secret = self.box.decrypt(credential.secret_encrypted)
+            except SecretBoxError:
+                log.error("mfa_secret_unreadable", user_id=credential.user_id)
+                return None
+            step = mfa.match_totp(secret, code, last_used_step=credential.last_used_step)
+            if step is None:
+                return None
+            # Conditional update: of two concurrent uses of one code only one matches.
+            won = (
+                await session.execute(
+                    update(MfaCredential)
+                    .where(
+                        MfaCredential.user_id == credential.user_id,
+                        (MfaCredential.last_used_step.is_(None))
+                        | (MfaCredential.last_used_step < step),
+                    )
+                    .values(last_used_step=step)
+                    .returning(MfaCredential.user_id)
+                )
+            ).scalar_one_or_none()
+            credential.last_used_step = step
+            return "totp" if won is not None else None
+        used = (
+            await session.execute(
+                update(RecoveryCode)
+                .where(
+                    RecoveryCode.user_id == credential.user_id,
+                    RecoveryCode.code_hash == mfa.hash_recovery_code(code),
+                    RecoveryCode.used_at.is_(None),
+                )
+                .values(used_at=utcnow())
+                .returning(RecoveryCode.id)
+            )
+        ).scalar_one_or_none()
+        return "recovery_code" if used is not None else None
+
+    async def login(
+        self, email: str, password: str, meta: RequestMeta, otp: str | None = None
+    ) -> TokenPair:
+        """Check credentials with per-IP rate limit and per-account lockout; audit either way.
+
+        With MFA on, a missing `otp` answers 401 `mfa_required` (no tokens); a wrong one
+        counts as a failed login.
+        """
         wait = self.login_limiter.hit(meta.ip or "unknown")
         if wait:
             log.warning("login_rate_limited", ip=meta.ip)
@@ -196,6 +306,52 @@ class AuthService:
                 await session.commit()
                 raise AuthenticationError(INVALID_CREDENTIALS, code="invalid_credentials")
 
+            credential = (
+                await session.execute(
+                    select(MfaCredential).where(
+                        MfaCredential.user_id == user.id, MfaCredential.confirmed_at.is_not(None)
+                    )
+                )
+            ).scalar_one_or_none()
+            auth_method = "password"
+            if credential is not None:
+                if not otp:
+                    await session.rollback()
+                    raise AuthenticationError(
+                        "Enter the code from your authenticator app (or a recovery code).",
+                        code="mfa_required",
+                    )
+                self.check_mfa_rate(user.id, meta)
+                factor = await self.verify_second_factor(session, credential, otp)
+                if factor is None:
+                    user.failed_attempts += 1
+                    if user.failed_attempts >= self.settings.login_max_failures:
+                        user.locked_until = now + timedelta(seconds=self.settings.login_lockout_s)
+                        user.failed_attempts = 0
+                        await record(
+                            session,
+                            action="auth.account.locked",
+                            actor=Actor.system(),
+                            target_type="user",
+                            target_id=user.id,
+                            details={"until": user.locked_until.isoformat(), "reason": "bad_otp"},
+                            meta=meta,
+                        )
+                    await record(
+                        session,
+                        action="auth.login.failed",
+                        actor=Actor.user(user.id, user.email),
+                        outcome="failure",
+                        target_type="user",
+                        target_id=user.id,
+                        details={"reason": "bad_otp"},
+                        meta=meta,
+                    )
+                    await session.commit()
+                    raise AuthenticationError(
+                        "The code is wrong, expired or already used.", code="invalid_otp"
+                    )
+                auth_method = "password+" + factor
             user.failed_attempts = 0
             user.locked_until = None
             user.last_login_at = now
@@ -209,6 +365,7 @@ class AuthService:
                 expires_at=now + timedelta(seconds=self.settings.session_max_age_s),
                 ip=meta.ip,
                 user_agent=meta.user_agent,
+                auth_method=auth_method,
             )
             session.add(login_session)
             tokens = await self._grant(
@@ -297,7 +454,17 @@ class AuthService:
         self.forget_session(principal.session_id)
 
     async def authenticate(self, token: str) -> Principal:
-        """Resolve a bearer access token to a live user and session, or raise 401."""
+        """Resolve a bearer token to a live principal, or raise 401.
+
+        `dy_pat_...` is an API token; a JWT whose `iss` is the configured external issuer
+        goes to the external verifier; anything else must be Dockyard's own access token.
+        """
+        from dockyard.tokens.service import TOKEN_PREFIX, principal_for_api_token
+
+        if token.startswith(TOKEN_PREFIX):
+            return await principal_for_api_token(self, token)
+        if self._external is not None and self._external.is_external(token):
+            return await self._external_principal(token)
         try:
             claims = decode_access_token(token, secret=self.secret)
         except InvalidTokenError as exc:
@@ -306,20 +473,44 @@ class AuthService:
             ) from exc
         return await self.principal_for_session(claims.user_id, claims.session_id)
 
-    async def principal_for_session(self, user_id: int, session_id: str) -> Principal:
+    async def _external_principal(self, token: str) -> Principal:
+        from dockyard.auth.external import principal_for_external_token
+
+        assert self._external is not None
+        return await principal_for_external_token(self, self._external, token)
+
+    def mfa_enrollment_required(self, user: User, mfa_confirmed: bool) -> bool:
+        """The user's role requires MFA (`DOCKYARD_MFA_REQUIRED_ROLES`) and none is set up."""
+        return not mfa_confirmed and user.role in self.settings.mfa_required_roles
+
+    async def principal_for_session(
+        self, user_id: int, session_id: str, *, fresh: bool = False
+    ) -> Principal:
         """The live user and login session, or 401 when either has ended.
 
         Checked on every request and periodically on open WebSockets. A success is trusted
         for up to `PRINCIPAL_TTL_S`, unless this process commits a change to users or login
         sessions first, so sign-out and revocation here take effect at once. Failures are
-        never cached.
+        never cached. `fresh` skips the cache (a revocation by another process shows at once).
+        Session ids of API tokens (`pat:<id>`) and external tokens (`ext:...`) are
+        re-checked the same way.
         """
+        if session_id.startswith(TOKEN_SESSION_PREFIX):
+            from dockyard.tokens.service import principal_for_token_id
+
+            return await principal_for_token_id(
+                self, user_id, session_id.removeprefix(TOKEN_SESSION_PREFIX), fresh=fresh
+            )
+        if session_id.startswith(EXTERNAL_SESSION_PREFIX):
+            from dockyard.auth.external import principal_for_external_session
+
+            return await principal_for_external_session(self, user_id, session_id)
         key = (user_id, session_id)
         # Taken before reading: a write meanwhile fails the entry.
         generation = write_generation(_AUTH_TABLES)
         cached = self._principals.get(key)
         if cached is not None:
-            if cached[0] == generation and time.monotonic() < cached[1]:
+            if not fresh and cached[0] == generation and time.monotonic() < cached[1]:
                 return cached[2]
             del self._principals[key]
         now = utcnow()
@@ -327,24 +518,114 @@ class AuthService:
         async with self.db.read_session() as session:
             found = (
                 await session.execute(
-                    select(User, LoginSession)
+                    select(User, LoginSession, MfaCredential.confirmed_at)
                     .join(LoginSession, LoginSession.user_id == User.id)
+                    .outerjoin(MfaCredential, MfaCredential.user_id == User.id)
                     .where(User.id == user_id, LoginSession.id == session_id)
                 )
             ).one_or_none()
+            if found is not None:
+                permissions, scope = await resolve(session, found[0].id, found[0].role)
         if found is None:
             raise AuthenticationError("The session no longer exists.", code="invalid_token")
-        user, login_session = found
+        user, login_session, mfa_confirmed_at = found
         if login_session.revoked_at is not None or login_session.expires_at <= now:
             raise AuthenticationError("The session has ended. Sign in again.", code="session_ended")
         if not user.is_active:
             raise AuthenticationError("This account is disabled.", code="account_disabled")
         principal = Principal(
-            user=user, session_id=login_session.id, permissions=role_permissions(user.role)
+            user=user,
+            session_id=login_session.id,
+            permissions=permissions,
+            scope=scope,
+            mfa_enrollment_required=self.mfa_enrollment_required(
+                user, mfa_confirmed_at is not None
+            ),
         )
+        if (now - login_session.last_used_at).total_seconds() >= TOUCH_INTERVAL_S:
+            await self._touch_session(login_session.id, now)
         if len(self._principals) >= PRINCIPAL_CACHE_ENTRIES:
             self._principals.clear()
         # Never past the session's own end.
         remaining = (login_session.expires_at - now).total_seconds()
+        # (After a touch the entry is stale at once: the next request reads again, once.)
         self._principals[key] = (generation, started + min(PRINCIPAL_TTL_S, remaining), principal)
         return principal
+
+    async def _touch_session(self, session_id: str, now: datetime) -> None:
+        """Record "last active" (at most once a minute per session; never fails a request)."""
+        try:
+            async with self.db.session() as session:
+                await session.execute(
+                    update(LoginSession)
+                    .where(LoginSession.id == session_id)
+                    .values(last_used_at=now)
+                )
+                await session.commit()
+        except Exception:
+            log.warning("session_touch_failed", session_id=session_id, exc_info=True)
+
+
+async def revoke_user_access(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    reason: str,
+    keep_session: str | None = None,
+    session_ids: list[str] | None = None,
+    tokens: bool = True,
+) -> list[str]:
+    """Revoke a user's login sessions (all, or `session_ids`, but `keep_session`) and, with
+    `tokens`, their API tokens; queue `auth.sessions_revoked` so their WebSockets close.
+
+    For password change, disable, role change and session revocation. The caller commits;
+    the event is published only if the commit succeeds. Returns the revoked session ids
+    (API tokens as `pat:<id>`).
+    """
+    from dockyard.tokens.models import ApiToken
+
+    now = utcnow()
+    stmt = select(LoginSession.id).where(
+        LoginSession.user_id == user_id,
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > now,
+    )
+    if session_ids is not None:
+        stmt = stmt.where(LoginSession.id.in_(session_ids))
+    if keep_session is not None:
+        stmt = stmt.where(LoginSession.id != keep_session)
+    revoked = list((await session.execute(stmt)).scalars().all())
+    if revoked:
+        await session.execute(
+            update(LoginSession)
+            .where(LoginSession.id.in_(revoked))
+            .values(revoked_at=now, revoked_reason=reason[:64])
+        )
+    if tokens:
+        token_ids = list(
+            (
+                await session.execute(
+                    select(ApiToken.id).where(
+                        ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if token_ids:
+            await session.execute(
+                update(ApiToken)
+                .where(ApiToken.id.in_(token_ids))
+                .values(revoked_at=now, revoked_reason=reason[:64])
+            )
+        revoked += [f"{TOKEN_SESSION_PREFIX}{i}" for i in token_ids]
+    # Sessions of the external provider are not stored: a full revocation names none
+    # (None), which closes every socket of the user, external ones included.
+    everything = session_ids is None and keep_session is None and tokens
+    publish_after_commit(
+        session,
+        SESSIONS_REVOKED_EVENT,
+        {"user_id": user_id, "session_ids": None if everything else revoked, "reason": reason},
+    )
+    return revoked

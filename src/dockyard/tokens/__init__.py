@@ -1,0 +1,1 @@
+"""Personal API tokens (`dy_pat_...`): scoped, expiring, stored hashed."""
