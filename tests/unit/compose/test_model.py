@@ -498,7 +498,7 @@ def test_a_definition_needs_services(raw: dict[str, Any], message: str) -> None:
         ("links", ["db"], "`links` are not supported"),
         ("volumes_from", ["db"], "`volumes_from` is not supported"),
         ("scale", 2, "`scale` is not supported"),
-        ("runtime", "nvidia", "`runtime` is not supported by Dockyard"),
+        ("storage_opt", {"size": "1G"}, "`storage_opt` is not supported by Dockyard"),
     ],
 )
 def test_unsupported_service_features_say_so(key: str, value: object, message: str) -> None:

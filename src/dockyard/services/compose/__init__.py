@@ -40,6 +40,13 @@ Docker (`docker_args.py`)
     container_name(project, service, spec, number=1), service_networks(spec)
     network_create_args(project, key, spec), volume_create_args(project, key, spec)
 
+Policy (`policy.py`)
+    enforce_container_policy(defn, context) -> ComposeDefinition
+        The container security policy for non-admins: refuses what they may not set
+        (403 `policy_violation`, every refused field with its path and rule) and forces
+        limits, `no-new-privileges` and the owner label. Every path that saves or deploys
+        a definition for a user calls it (with `dockyard.quotas.service.policy_context`).
+
 Units (`units.py`): parse_duration, format_duration, parse_size, format_size.
 Names (`names.py`): NAME_PATTERN (projects, services, volumes, networks),
 DOCKER_NAME_PATTERN, name_problem, docker_name_problem, image_reference_problem.

@@ -399,6 +399,10 @@ def _host_config(
         "Init": spec.init,
         "PidMode": spec.pid,
         "IpcMode": spec.ipc,
+        "UTSMode": spec.uts,
+        "UsernsMode": spec.userns_mode,
+        "CgroupParent": spec.cgroup_parent,
+        "Runtime": spec.runtime,
     }
     config.update({key: value for key, value in optional.items() if value is not None})
     if spec.ulimits:
@@ -420,6 +424,7 @@ def _host_config(
         "DnsSearch": spec.dns_search,
         "DnsOptions": spec.dns_opt,
         "GroupAdd": spec.group_add,
+        "DeviceCgroupRules": spec.device_cgroup_rules,
     }
     config.update({key: list(value) for key, value in lists.items() if value})
     if spec.devices:

@@ -75,6 +75,11 @@ SERVICE_KEY_ORDER = (
     "shm_size",
     "pid",
     "ipc",
+    "uts",
+    "userns_mode",
+    "cgroup_parent",
+    "device_cgroup_rules",
+    "runtime",
     "deploy",
 )
 _SIZE_FIELDS = ("mem_limit", "mem_reservation", "memswap_limit", "shm_size")

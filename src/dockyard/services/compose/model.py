@@ -329,6 +329,10 @@ def _expose(value: object) -> list[str]:
 # ---------------------------------------------------------------- volumes
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 class BindOptions(ComposeModel):
     propagation: Literal["private", "rprivate", "shared", "rshared", "slave", "rslave"] | None = (
         None
@@ -351,7 +355,8 @@ class MountSpec(ComposeModel):
     Options that only hold defaults are None, so `bind: {}` and no `bind` are the same.
     """
 
-    type: Literal["volume", "bind", "tmpfs"]
+    # `type: BIND` means a bind like `type: bind` (compared case-insensitively).
+    type: Annotated[Literal["volume", "bind", "tmpfs"], BeforeValidator(_lower)]
     source: str | None = None
     target: str
     read_only: bool = False
@@ -810,6 +815,11 @@ class ContainerSpec(ComposeModel):
     ipc: Annotated[Literal["host", "private", "shareable", "none"] | None, _no_sharing("ipc")] = (
         None
     )
+    uts: Literal["host"] | None = None
+    userns_mode: Literal["host"] | None = None
+    cgroup_parent: str | None = None
+    device_cgroup_rules: StringList = []
+    runtime: str | None = None
     group_add: StringList = []
     platform: str | None = None
     pull_policy: Annotated[Literal["always", "missing", "never"], BeforeValidator(_pull_policy)] = (
@@ -976,7 +986,6 @@ _SERVICE_UNSUPPORTED_GENERIC = (
     "attach",
     "blkio_config",
     "cgroup",
-    "cgroup_parent",
     "cpu_count",
     "cpu_percent",
     "cpu_period",
@@ -985,7 +994,6 @@ _SERVICE_UNSUPPORTED_GENERIC = (
     "cpu_rt_runtime",
     "credential_spec",
     "develop",
-    "device_cgroup_rules",
     "isolation",
     "label_file",
     "mem_swappiness",
@@ -995,11 +1003,8 @@ _SERVICE_UNSUPPORTED_GENERIC = (
     "post_start",
     "pre_stop",
     "provider",
-    "runtime",
     "storage_opt",
     "use_api_socket",
-    "userns_mode",
-    "uts",
 )
 _TOP_UNSUPPORTED = {
     "include": "`include` is not supported: put every service in one definition",
