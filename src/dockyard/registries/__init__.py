@@ -1,0 +1,1 @@
+"""Registry credentials and image update detection (registry digests vs local images)."""
