@@ -38,6 +38,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which process runs it (`host:pid:uuid`), and when it last said it is alive: a restarting
+    # process fails only jobs whose heartbeat is stale (see jobs.runner.recover_interrupted).
+    runner_id: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class JobLine(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.jobs.models import Job, JobLine
@@ -36,8 +36,11 @@ async def list_page(
     kind: str | None,
     limit: int,
     offset: int,
+    where: ColumnElement[bool] | None = None,
 ) -> tuple[Sequence[Job], int]:
     stmt = select(Job)
+    if where is not None:
+        stmt = stmt.where(where)
     if service_id is not None:
         stmt = stmt.where(Job.service_id == service_id)
     if status:

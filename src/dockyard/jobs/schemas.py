@@ -39,6 +39,8 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    runner_id: str | None = None
+    heartbeat_at: datetime | None = None
 
 
 class JobDetail(JobOut):

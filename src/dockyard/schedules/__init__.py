@@ -1,0 +1,1 @@
+"""Generic schedules: due runs claimed atomically in the database, fired as jobs."""
