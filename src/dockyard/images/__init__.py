@@ -1,0 +1,1 @@
+"""Images, volumes and networks per node, and cleanup of what nothing uses."""
