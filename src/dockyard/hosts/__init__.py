@@ -1,0 +1,1 @@
+"""Host inventory: hosts, CSV import/export, SSH command templates."""
