@@ -16,6 +16,7 @@ BENCHES = [
     "bench.services_list",
     "bench.service_logs",
     "bench.events_latency",
+    "bench.update_check",
 ]
 
 if __name__ == "__main__":

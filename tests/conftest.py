@@ -292,6 +292,7 @@ def make_settings(data_dir: Path, database_url: str | None = None, **overrides: 
         "admin_password": ADMIN_PASSWORD,
         "docker_host": os.environ.get("DOCKYARD_TEST_DOCKER_HOST") or DEFAULT_DOCKER_HOST,
         "login_rate_per_minute": 100_000,
+        "api_rate_per_minute": 1_000_000,
         "log_level": "WARNING",
     }
     values.update(overrides)

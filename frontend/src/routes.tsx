@@ -1,18 +1,24 @@
-import { Bell, HeartPulse, Package, Settings, Users, Waypoints } from "lucide-react";
+import { Bell, HeartPulse, Settings } from "lucide-react";
 import type { RouteObject } from "react-router";
 import { RequireAuth } from "@/auth/RequireAuth";
 import { AppLayout } from "@/components/layout/AppLayout";
+import { AccountPage } from "@/pages/AccountPage";
 import { AuditPage } from "@/pages/AuditPage";
 import { ComingSoonPage } from "@/pages/ComingSoonPage";
 import { DashboardPage } from "@/pages/DashboardPage";
+import { HostsPage } from "@/pages/HostsPage";
 import { LoginPage } from "@/pages/LoginPage";
 import { NodeDetailPage } from "@/pages/NodeDetailPage";
 import { NodesPage } from "@/pages/NodesPage";
 import { NotFoundPage } from "@/pages/NotFoundPage";
+import { RegistriesPage } from "@/pages/RegistriesPage";
+import { RolesPage } from "@/pages/RolesPage";
+import { ResourcesPage } from "@/pages/ResourcesPage";
 import { ServiceAdoptPage } from "@/pages/ServiceAdoptPage";
 import { ServiceCreatePage } from "@/pages/ServiceCreatePage";
 import { ServicePage } from "@/pages/ServicePage";
 import { ServicesPage } from "@/pages/ServicesPage";
+import { UsersPage } from "@/pages/UsersPage";
 
 export const routes: RouteObject[] = [
   { path: "/login", element: <LoginPage /> },
@@ -29,17 +35,12 @@ export const routes: RouteObject[] = [
       { path: "services/new", element: <ServiceCreatePage /> },
       { path: "services/adopt", element: <ServiceAdoptPage /> },
       { path: "services/:id/:tab?", element: <ServicePage /> },
-      {
-        path: "images",
-        element: <ComingSoonPage title="Images" icon={Package} description="Images — browse, pull and prune images across your nodes — arrive in the next release." />,
-      },
+      { path: "images/:tab?", element: <ResourcesPage /> },
       { path: "nodes", element: <NodesPage /> },
       { path: "nodes/:id", element: <NodeDetailPage /> },
       { path: "audit", element: <AuditPage /> },
-      {
-        path: "hosts",
-        element: <ComingSoonPage title="Hosts" icon={Waypoints} description="Hosts — the machines behind your nodes, with their disks, networks and uptime — arrive in the next release." />,
-      },
+      { path: "registries", element: <RegistriesPage /> },
+      { path: "hosts", element: <HostsPage /> },
       {
         path: "health",
         element: <ComingSoonPage title="Health" icon={HeartPulse} description="Health — container health checks and restart loops across the fleet in one view — arrives in the next release." />,
@@ -48,10 +49,9 @@ export const routes: RouteObject[] = [
         path: "alerts",
         element: <ComingSoonPage title="Alerts" icon={Bell} description="Alerts — rules and notifications when containers stop, restart or run out of resources — arrive in the next release." />,
       },
-      {
-        path: "users",
-        element: <ComingSoonPage title="Users" icon={Users} description="Users — inviting teammates and managing their roles — arrive in the next release." />,
-      },
+      { path: "users", element: <UsersPage /> },
+      { path: "roles", element: <RolesPage /> },
+      { path: "account", element: <AccountPage /> },
       {
         path: "settings",
         element: <ComingSoonPage title="Settings" icon={Settings} description="Settings — server configuration, sessions and integrations — arrive in the next release." />,

@@ -16,9 +16,14 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from dockyard import __version__
+from dockyard.access.router import router as roles_router
+from dockyard.artifacts.router import router as artifacts_router
 from dockyard.audit.router import router as audit_router
 from dockyard.auth.router import router as auth_router
 from dockyard.bootstrap import bootstrap
+from dockyard.hosts.router import router as hosts_router
+from dockyard.images import operations as images_operations
+from dockyard.images.router import router as images_router
 from dockyard.jobs.router import router as jobs_router
 from dockyard.kit.errors import document_errors, install_error_handlers
 from dockyard.kit.middleware import RequestContextMiddleware
@@ -26,32 +31,45 @@ from dockyard.kit.spa import mount_spa
 from dockyard.logging_setup import configure_logging
 from dockyard.migrations.runner import upgrade
 from dockyard.nodes.router import router as nodes_router
+from dockyard.quotas.router import router as quotas_router
 from dockyard.realtime.router import router as realtime_router
+from dockyard.registries import jobs as registries_jobs
+from dockyard.registries.router import router as registries_router
 from dockyard.runtime import Runtime
-from dockyard.scheduler import AUDIT_PURGE_INTERVAL_S, EmbeddedScheduler, audit_retention_job
+from dockyard.scheduler import EmbeddedScheduler, install_system_jobs
+from dockyard.schedules.router import router as schedules_router
 from dockyard.services import operations as services_operations
 from dockyard.services.adoption_router import router as adoption_router
 from dockyard.services.router import router as services_router
 from dockyard.settings import Settings
 from dockyard.system.router import router as system_router
+from dockyard.tokens.router import router as tokens_router
+from dockyard.updates import jobs as updates_jobs
+from dockyard.updates.router import router as updates_router
+from dockyard.users.router import router as users_router
 
 log = structlog.get_logger(__name__)
 
 OPENAPI_URL = "/api/openapi.json"
 
 
-async def start_runtime(settings: Settings, *, first_admin: bool = True) -> Runtime:
+async def start_runtime(
+    settings: Settings, *, first_admin: bool = True, role: str = "server"
+) -> Runtime:
     """Prepare the data dir and key, migrate, bootstrap; return the live runtime."""
     settings.ensure_data_dir()
+    problems = settings.production_problems()
+    if problems:
+        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
     secret = settings.load_secret_key()
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
-    runtime = Runtime.build(settings, secret)
+    runtime = Runtime.build(settings, secret, role=role)
     await bootstrap(runtime.db, settings, first_admin=first_admin)
     return runtime
 
 
 # Importing registers the job handlers of each domain.
-_HANDLER_MODULES = (services_operations,)
+_HANDLER_MODULES = (services_operations, updates_jobs, registries_jobs, images_operations)
 
 
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
@@ -67,7 +85,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.runtime = runtime
         app.state.realtime = runtime.realtime
         scheduler = EmbeddedScheduler(runtime)
-        scheduler.every(AUDIT_PURGE_INTERVAL_S, audit_retention_job)
+        install_system_jobs(scheduler, schedules=settings.run_scheduler)
         log.info(
             "server_started",
             version=__version__,
@@ -107,7 +125,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         # Swagger UI boots from an inline script; allow it on this page only.
         page.headers["Content-Security-Policy"] = (
             "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'"
         )
         return page
 
@@ -116,10 +135,20 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         auth_router,
         nodes_router,
         audit_router,
+        updates_router,  # before services: its /{id}/{action} would take /rollback
+        registries_router,  # before services: /{id}/{action} would take /check-updates
         services_router,
         adoption_router,
         jobs_router,
+        images_router,
+        schedules_router,
         realtime_router,
+        users_router,
+        quotas_router,
+        roles_router,
+        tokens_router,
+        hosts_router,
+        artifacts_router,
     ):
         app.include_router(router)
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -34,6 +35,8 @@ audit_app = typer.Typer(help="Inspect the audit log.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(service_app, name="service")
+registry_app = typer.Typer(help="Registry credentials stored on the server.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
 app.command("login")(client_login)
 app.command("logout")(client_logout)
 
@@ -79,18 +82,45 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8700).")] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate: serve HTTPS (with --tls-key).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    tls_self_signed: Annotated[
+        bool,
+        typer.Option(
+            "--tls-self-signed",
+            help="Serve HTTPS with a certificate created once in <data dir>/tls/ and reused.",
+        ),
+    ] = False,
 ) -> None:
     """Run the API server and web dashboard."""
     import uvicorn
 
     from dockyard.app import create_app
+    from dockyard.kit.tls import tls_files
 
     settings = _settings()
+    problems = settings.production_problems()
+    if problems:
+        raise _fail("refusing to start in production: " + "; ".join(problems), code=2)
+    try:
+        settings.ensure_data_dir()
+        tls = tls_files(
+            tls_cert or settings.tls_cert,
+            tls_key or settings.tls_key,
+            tls_self_signed or settings.tls_self_signed,
+            settings.data_dir,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), code=2) from exc
     application = create_app(settings)
     uvicorn.run(
         application,
         host=host or settings.host,
         port=port or settings.port,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
         log_config=None,
         proxy_headers=False,
         server_header=False,
@@ -121,7 +151,10 @@ def _read_password_stdin() -> str:
 @user_app.command("create")
 def user_create(
     email: str,
-    role: Annotated[str, typer.Option(help="Role of the new user.")] = "admin",
+    role: Annotated[
+        str,
+        typer.Option(help="Role: admin, operator, auditor, viewer, user, or a custom role."),
+    ] = "admin",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
@@ -184,6 +217,47 @@ def user_reset_password(
         typer.echo(f"password: {password}")
 
 
+@user_app.command("list")
+def user_list() -> None:
+    """Every user: id, email, role, active."""
+    from dockyard.users.service import list_page
+
+    async def work(runtime: Runtime) -> list[tuple[int, str, str, bool]]:
+        async with runtime.db.read_session() as session:
+            rows, _ = await list_page(session, search=None, role=None, limit=100_000, offset=0)
+            return [(u.id, u.email, u.role, u.is_active) for u in rows]
+
+    for user_id, email, role, active in _run(work):
+        typer.echo(f"{user_id}\t{email}\t{role}\t{'active' if active else 'disabled'}")
+
+
+@user_app.command("set-role")
+def user_set_role(email: str, role: str) -> None:
+    """Change a user's role (built-in or custom); ends the user's sessions."""
+    from dockyard.audit.service import Actor
+    from dockyard.kit.errors import DockyardError
+    from dockyard.users import repository
+    from dockyard.users.service import update_user
+
+    async def work(runtime: Runtime) -> bool:
+        async with runtime.db.session() as session:
+            user = await repository.get_by_email(session, email)
+            if user is None:
+                raise _fail(f"no user with email {email.strip().lower()}")
+            changed = await update_user(session, user, role=role, actor=Actor.system("cli"))
+            await session.commit()
+            return changed
+
+    try:
+        changed = _run(work)
+    except DockyardError as exc:
+        raise _fail(exc.message) from exc
+    if changed:
+        typer.echo(f"{email.strip().lower()} is now {role}; its sessions were ended")
+    else:
+        typer.echo(f"{email.strip().lower()} already has role {role}")
+
+
 @audit_app.command("verify")
 def audit_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -213,6 +287,124 @@ def audit_verify(
     else:
         typer.echo(f"audit chain BROKEN at row {bad_id}: {reason}", err=True)
     if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default DOCKYARD_WORKER_CONCURRENCY).")
+    ] = None,
+) -> None:
+    """Scale-out: run jobs sent through Redis (needs DOCKYARD_REDIS_URL)."""
+    import os
+    import socket
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise _fail("dockyard worker needs DOCKYARD_REDIS_URL (the Redis broker)", 2)
+
+    import dockyard.app  # noqa: F401  (registers every domain's job handlers)
+    from dockyard.app import start_runtime
+    from dockyard.jobs.celery_app import WorkerHost, configure, queue_name, set_host
+    from dockyard.logging_setup import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def build() -> Runtime:
+        runtime = await start_runtime(settings, first_admin=False, role="worker")
+        await runtime.start()
+        return runtime
+
+    async def close(runtime: Runtime) -> None:
+        await runtime.close()
+
+    host = WorkerHost()
+    runtime = host.start(build)
+    set_host(host)
+    typer.echo(f"dockyard worker {runtime.runner_id} ready", err=True)
+    celery = configure(settings.redis_url)
+    try:
+        celery.worker_main(
+            [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={concurrency or settings.worker_concurrency}",
+                f"--loglevel={settings.log_level}",
+                "--queues",
+                queue_name(runtime.instance_id),
+                "--hostname",
+                f"dockyard-{socket.gethostname()}-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+    finally:
+        set_host(None)
+        host.stop(close)
+
+
+@app.command()
+def beat() -> None:
+    """Fire due schedules and periodic system work (recovery, audit retention), no HTTP.
+
+    Any number may run, also next to `dockyard serve`: each due schedule is claimed in the
+    database, so it fires once. With DOCKYARD_REDIS_URL jobs go to workers; without, they
+    run in this process.
+    """
+    import signal
+
+    import dockyard.app  # noqa: F401  (registers every domain's job handlers)
+    from dockyard.app import start_runtime
+    from dockyard.logging_setup import configure_logging
+    from dockyard.scheduler import EmbeddedScheduler, install_system_jobs
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        runtime = await start_runtime(settings, first_admin=False, role="beat")
+        await runtime.start()
+        scheduler = EmbeddedScheduler(runtime)
+        install_system_jobs(scheduler, schedules=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"dockyard beat {runtime.runner_id} ready", err=True)
+        try:
+            await stop.wait()
+        finally:
+            await scheduler.stop()
+            await runtime.close()
+
+    asyncio.run(main())
+
+
+@registry_app.command("rekey")
+def registry_rekey(
+    old_secret_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--old-secret-stdin", help="Read the previous DOCKYARD_SECRET_KEY from stdin."
+        ),
+    ] = False,
+) -> None:
+    """After changing the secret key: re-encrypt stored registry passwords with the new one."""
+    from dockyard.registries.service import rekey
+
+    if not old_secret_stdin:
+        raise _fail("give the previous secret key on stdin with --old-secret-stdin", 2)
+    old = sys.stdin.readline().strip()
+    if not old:
+        raise _fail("no previous secret key on stdin", 2)
+    result = _run(lambda runtime: rekey(runtime, old))
+    typer.echo(
+        f"re-encrypted {result.reencrypted}, already current {result.current}, "
+        f"unreadable {len(result.unreadable)}"
+        + (f" ({', '.join(result.unreadable)}: enter them again)" if result.unreadable else "")
+    )
+    if result.unreadable:
         raise typer.Exit(1)
 
 

@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 from dockyard.access.permissions import ALL_PERMISSIONS
 from dockyard.audit.service import record
 from dockyard.auth.service import Principal
+from dockyard.kit.api_rate import check_api_rate
 from dockyard.kit.errors import AuthenticationError, PermissionDeniedError
 from dockyard.kit.request_meta import RequestMeta, request_meta
 from dockyard.runtime import Runtime
@@ -65,6 +66,10 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AUTHENTICATED = "authenticated"
 
 
+# What a user whose role requires MFA, and who has not enrolled, may still call.
+MFA_ENROLLMENT_PATHS = ("/api/v1/auth/",)
+
+
 class PermissionDependency:
     """`Depends(require("services:read"))`: the authenticated principal, or 403.
 
@@ -82,7 +87,23 @@ class PermissionDependency:
     async def __call__(
         self, request: Request, principal: PrincipalDep, runtime: RuntimeDep
     ) -> Principal:
+        check_api_rate(request, principal.user.id, runtime.settings.api_rate_per_minute)
+        if principal.mfa_enrollment_required and not request.url.path.startswith(
+            MFA_ENROLLMENT_PATHS
+        ):
+            raise PermissionDeniedError(
+                "Your role requires two-factor authentication: set it up on your account page.",
+                code="mfa_enrollment_required",
+            )
         await check_permission(principal, self.permission, request, runtime)
+        if "service_id" in request.path_params:
+            # Every route on one service: 404 for a service the caller cannot see, 403 for
+            # one it sees without this permission on it (see access.service).
+            from dockyard.access.guard import check_service_path
+
+            await check_service_path(
+                principal, self.permission, request.path_params["service_id"], request, runtime
+            )
         return principal
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
 from dockyard.auth.service import AuthService
 from dockyard.engine.adapter import EngineRegistry
-from dockyard.jobs.runner import EmbeddedJobRunner
+from dockyard.jobs.runner import CeleryJobRunner, EmbeddedJobRunner, JobRunner, make_runner_id
 from dockyard.kit.clock import utcnow
 from dockyard.kit.db import Database
 from dockyard.kit.events import EventBus
@@ -34,11 +35,15 @@ class Runtime:
     service_views: ServiceViews
     realtime: RealtimeHub
     started_at: datetime = field(default_factory=utcnow)
-    jobs: EmbeddedJobRunner = field(init=False)
+    jobs: JobRunner = field(init=False)
     instance_id: str = ""
+    # Stamped on the jobs this process runs (see jobs.runner.recover_interrupted).
+    runner_id: str = field(default_factory=make_runner_id)
+    role: str = "server"  # server | worker | beat
+    bridge: Any = None  # the Redis event bridge in scale-out mode
 
     @classmethod
-    def build(cls, settings: Settings, secret: str) -> Runtime:
+    def build(cls, settings: Settings, secret: str, *, role: str = "server") -> Runtime:
         events = EventBus()
         db = Database(settings.resolved_database_url, events=events)
         engines = EngineRegistry(timeout_s=settings.engine_timeout_s)
@@ -62,9 +67,17 @@ class Runtime:
                 auth=auth,
                 engine_url_for=state.base_url_for,
                 allowed_origins=settings.allowed_origins,
+                container_service=state.container_service,
             ),
         )
-        runtime.jobs = EmbeddedJobRunner(runtime)
+        runtime.role = role
+        runtime.runner_id = make_runner_id(role)
+        # One code path, two runners: jobs run in-process, or on Celery workers via Redis.
+        runtime.jobs = (
+            CeleryJobRunner(runtime, settings.redis_url)
+            if settings.redis_url and role != "worker"
+            else EmbeddedJobRunner(runtime)
+        )
         return runtime
 
     async def load_instance_id(self) -> str:
@@ -75,14 +88,29 @@ class Runtime:
         return self.instance_id
 
     async def start(self) -> None:
-        """Start watching every node's engine; fail jobs a previous process left behind."""
+        """Start watching every node's engine; recover jobs a dead process left behind.
+
+        In Redis mode also start the event bridge (see `dockyard.jobs.bridge`): servers
+        subscribe, workers and beat publish. Workers do not recover: servers and beat do.
+        """
         await self.load_instance_id()
         async with self.db.read_session() as session:
             nodes = (await session.execute(select(Node))).scalars().all()
         await self.state.start(nodes)
-        await self.jobs.recover_interrupted()
+        if self.settings.redis_url:
+            from dockyard.jobs.bridge import RedisEventPublisher, RedisEventSubscriber
+
+            bridge_cls = RedisEventSubscriber if self.role == "server" else RedisEventPublisher
+            self.bridge = bridge_cls(
+                self.events, self.settings.redis_url, self.runner_id, self.instance_id
+            )
+            await self.bridge.start()
+        if self.role != "worker":
+            await self.jobs.recover_interrupted()
 
     async def close(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop()
         await self.realtime.close()
         await self.jobs.stop()
         await self.state.stop()

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_AUDIT_RETENTION_DAYS = 90
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# A secret key containing one of these is refused in production (defaults, placeholders).
+WEAK_SECRET_WORDS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "secret",
+    "password",
+    "dockyard",
+    "example",
+    "default",
+    "insecure",
+    "0123456789",
+    "abcdefgh",
+)
 
 
 class Settings(BaseSettings):
@@ -95,6 +110,221 @@ class Settings(BaseSettings):
     engine_timeout_s: float = Field(
         default=30.0, gt=0, description="Timeout of one Docker Engine API call (s)."
     )
+    update_check_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Registry requests an update check runs at once."
+    )
+    update_check_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of one registry request of an update check (s)."
+    )
+    update_check_jitter_s: float = Field(
+        default=0.02,
+        ge=0,
+        description="Up to this random delay before each registry request (s), to spread load.",
+    )
+    update_check_cache_ttl_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Checks that accept a cached answer reuse a stored registry digest this "
+        "young (s); service checks (API, UI, update policies) always ask the registry.",
+    )
+    mfa_required_roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Roles whose users must enroll TOTP MFA before using anything but their "
+        "account page (comma list or JSON list, e.g. `admin,operator`).",
+    )
+    mfa_rate_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description="MFA code and re-authentication attempts allowed per account a minute "
+        "(per client IP: five times as many).",
+    )
+    external_jwt_mode: Literal["off", "hs256", "jwks"] = Field(
+        default="off",
+        description="Accept bearer JWTs from an external identity provider: `off`, `hs256` "
+        "(shared secret, e.g. self-hosted Supabase) or `jwks` (RS256/ES256 keys from a URL).",
+    )
+    external_jwt_secret: SecretStr | None = Field(
+        default=None, description="`hs256` mode: the provider's shared signing secret."
+    )
+    external_jwt_jwks_url: str | None = Field(
+        default=None, description="`jwks` mode: the provider's JWKS URL (keys are cached)."
+    )
+    external_jwt_audience: str | None = Field(
+        default=None, description="Required `aud` of external tokens."
+    )
+    external_jwt_issuer: str | None = Field(
+        default=None, description="Required `iss` of external tokens (must not be `dockyard`)."
+    )
+    external_jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Allowed algorithms (default `HS256` in hs256 mode, `RS256,ES256` in jwks "
+        "mode); `none` and, in jwks mode, HMAC algorithms are always refused.",
+    )
+    external_jwt_email_claim: str = Field(
+        default="email", description="Claim holding the user's email (dotted path allowed)."
+    )
+    external_jwt_role_claim: str | None = Field(
+        default=None,
+        description="Claim holding the provider's role (dotted path, e.g. `app_metadata.role`).",
+    )
+    external_jwt_role_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description='Provider role -> Dockyard role (JSON object, e.g. `{"ops": "operator"}`).',
+    )
+    external_jwt_auto_provision: bool = Field(
+        default=False,
+        description="Create unknown users on their first external token (else only existing "
+        "users may sign in this way).",
+    )
+    external_jwt_default_role: str = Field(
+        default="viewer", description="Role of auto-provisioned users without a mapped role."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Scale-out: Redis URL (`redis://host:6379/0`). When set, jobs run on "
+        "`dockyard worker` processes (Celery, Redis broker) instead of inside `dockyard serve`.",
+    )
+    run_scheduler: bool = Field(
+        default=True,
+        description="Whether `dockyard serve` fires due schedules itself. Safe with any number "
+        "of servers and `dockyard beat` processes (schedules are claimed in the database); set "
+        "false on API replicas when a `dockyard beat` runs.",
+    )
+    schedule_poll_interval_s: float = Field(
+        default=5.0, gt=0, description="How often due schedules are looked for (s)."
+    )
+    job_heartbeat_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often a running job's process records that it is alive (s). A job "
+        "silent for 3 intervals is marked failed as interrupted.",
+    )
+    worker_concurrency: int = Field(
+        default=4, ge=1, description="Jobs one `dockyard worker` runs at once."
+    )
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` refuses to start with a missing, short or well-known secret "
+        "key (set `DOCKYARD_SECRET_KEY` or keep the generated key file).",
+    )
+    tls_cert: Path | None = Field(
+        default=None, description="`dockyard serve`: PEM certificate file to serve HTTPS with."
+    )
+    tls_key: Path | None = Field(
+        default=None, description="`dockyard serve`: PEM private key of `DOCKYARD_TLS_CERT`."
+    )
+    tls_self_signed: bool = Field(
+        default=False,
+        description="`dockyard serve`: serve HTTPS with a self-signed certificate created once "
+        "in `<data dir>/tls/` and reused.",
+    )
+    api_rate_per_minute: int = Field(
+        default=1200, ge=1, description="API requests allowed per user per minute (then 429)."
+    )
+    allowed_bind_roots: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host folders non-admins may bind-mount (comma list of absolute paths); "
+        "empty: no bind mounts for non-admins.",
+    )
+    quota_max_services: int | None = Field(
+        default=10,
+        ge=0,
+        description="Default quota: services per non-admin user (unset: no limit).",
+    )
+    quota_max_containers: int | None = Field(
+        default=20, ge=0, description="Default quota: containers per non-admin user."
+    )
+    quota_max_cpus: float | None = Field(
+        default=4.0, ge=0, description="Default quota: total CPUs of a non-admin's containers."
+    )
+    quota_max_memory_bytes: int | None = Field(
+        default=8 * 1024**3, ge=0, description="Default quota: total memory limit (bytes)."
+    )
+    quota_max_gpus: int | None = Field(
+        default=0, ge=0, description="Default quota: GPUs a non-admin's containers may reserve."
+    )
+    quota_default_cpus: float = Field(
+        default=1.0, gt=0, description="CPU limit forced on a non-admin's container without one."
+    )
+    quota_default_memory: int = Field(
+        default=512 * 1024**2,
+        ge=4 * 1024**2,
+        description="Memory limit (bytes) forced on a non-admin's container without one.",
+    )
+    quota_default_pids: int = Field(
+        default=512, ge=1, description="PIDs limit forced on (and cap of) a non-admin's container."
+    )
+    host_import_max_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=1024,
+        description="Largest host CSV import body (bytes); a larger one is refused with 413.",
+    )
+    artifact_max_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1,
+        description="Largest host artifact upload (bytes); a larger one is refused with 413.",
+    )
+    artifact_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Host artifacts older than this many days are deleted (0: kept forever).",
+    )
+
+    @field_validator("allowed_bind_roots", mode="before")
+    @classmethod
+    def _bind_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                value = json.loads(value)
+            else:
+                value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for root in value:
+                if not isinstance(root, str) or not root.startswith("/"):
+                    raise ValueError("DOCKYARD_ALLOWED_BIND_ROOTS must list absolute paths")
+        return value
+
+    @field_validator("mfa_required_roles", "external_jwt_algorithms", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _external_jwt(self) -> Settings:
+        if self.external_jwt_mode == "off":
+            return self
+        if not self.external_jwt_audience or not self.external_jwt_issuer:
+            raise ValueError(
+                "DOCKYARD_EXTERNAL_JWT_AUDIENCE and DOCKYARD_EXTERNAL_JWT_ISSUER are required "
+                "when DOCKYARD_EXTERNAL_JWT_MODE is on"
+            )
+        if self.external_jwt_issuer == "dockyard":
+            raise ValueError("DOCKYARD_EXTERNAL_JWT_ISSUER must differ from Dockyard's own")
+        hmac_algs = {"HS256", "HS384", "HS512"}
+        if self.external_jwt_mode == "hs256":
+            secret = self.external_jwt_secret
+            if secret is None or len(secret.get_secret_value()) < 32:
+                raise ValueError("DOCKYARD_EXTERNAL_JWT_SECRET must be at least 32 characters")
+            allowed, default = hmac_algs, ["HS256"]
+        else:
+            if not self.external_jwt_jwks_url:
+                raise ValueError("DOCKYARD_EXTERNAL_JWT_JWKS_URL is required in jwks mode")
+            allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}
+            allowed |= {"ES512", "EdDSA"}
+            default = ["RS256", "ES256"]
+        if not self.external_jwt_algorithms:
+            self.external_jwt_algorithms = default
+        refused = [a for a in self.external_jwt_algorithms if a not in allowed]
+        if refused:
+            raise ValueError(
+                f"DOCKYARD_EXTERNAL_JWT_ALGORITHMS: {', '.join(refused)} not allowed in "
+                f"{self.external_jwt_mode} mode"
+            )
+        return self
 
     @field_validator("audit_retention_days")
     @classmethod
@@ -145,6 +375,28 @@ class Settings(BaseSettings):
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self.data_dir.chmod(0o700)  # mkdir's mode is filtered by the umask
         return self.data_dir
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not run with `DOCKYARD_ENV=production` (empty: fine)."""
+        if self.env != "production":
+            return []
+        if self.secret_key is None:
+            path = self.data_dir / "secret_key"
+            if not path.exists():
+                return [
+                    "DOCKYARD_SECRET_KEY is not set and there is no key file "
+                    f"{path}: set a random key of at least 32 characters "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                ]
+            value, name = path.read_text().strip(), str(path)
+        else:
+            value, name = self.secret_key.get_secret_value(), "DOCKYARD_SECRET_KEY"
+        lowered = value.lower()
+        if len(value) < 32:
+            return [f"{name} is too short: use at least 32 random characters"]
+        if len(set(value)) < 12 or any(word in lowered for word in WEAK_SECRET_WORDS):
+            return [f"{name} looks like a default or guessable value: use a random key"]
+        return []
 
     def load_secret_key(self) -> str:
         """Return the signing key, generating `<data dir>/secret_key` (0600) on first use."""

@@ -66,7 +66,10 @@ async def test_me_returns_the_signed_in_user(shared_api: LiveApp) -> None:
     response = await me(shared_api, await shared_api.token())
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "email", "display_name", "role", "last_login_at", "created_at"}
+    assert set(body) >= {"id", "email", "display_name", "role", "last_login_at", "created_at"}
+    assert body["mfa_enabled"] is False
+    assert body["mfa_enrollment_required"] is False
+    assert body["auth_kind"] == "session"
     assert body["email"] == ADMIN_EMAIL
     assert body["role"] == "admin"
     assert body["display_name"] == "Administrator"

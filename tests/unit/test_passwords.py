@@ -11,6 +11,7 @@ from dockyard.auth import passwords
 from dockyard.auth.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
+    common_passwords,
     hash_password,
     hash_password_async,
     needs_rehash,
@@ -72,7 +73,12 @@ async def test_async_variants() -> None:
         ("", "at least 12"),
         ("short-pw1", "at least 12"),
         ("a" * (MIN_PASSWORD_LENGTH - 1), "at least 12"),
-        ("x" * (MAX_PASSWORD_LENGTH + 1), "at most 1024"),
+        ("x" * (MAX_PASSWORD_LENGTH + 1), "at most 128"),
+        ("password1234", "too common"),
+        ("QwertyUiop123", "too common"),
+        ("  letmein12345 ", "too common"),
+        ("iloveyou1234", "too common"),
+        ("Password123!", "too common"),
         (" " * 20, "too simple"),
         ("a" * 20, "too simple"),
         ("ab" * 10, "too simple"),
@@ -89,7 +95,7 @@ def test_password_problem_refuses(password: str, fragment: str) -> None:
     "password",
     [
         "abcd" * 3,  # exactly 12 characters, 4 distinct
-        "correct horse battery staple",
+        "cargo crane saltwater lantern",
         "Tr0ub4dor&3-long",
         "x" * (MAX_PASSWORD_LENGTH - 3) + "abc",  # exactly the maximum
         "pässwörd-ünïcode",
@@ -105,9 +111,18 @@ def test_password_problem_is_consistent_with_its_rules(password: str) -> None:
     problem = password_problem(password)
     too_short = len(password) < MIN_PASSWORD_LENGTH
     too_simple = password.strip() == "" or len(set(password)) < 4
-    assert (problem is None) == (not too_short and not too_simple)
+    common = password.strip().lower() in common_passwords()
+    assert (problem is None) == (not too_short and not too_simple and not common)
 
 
 def test_dummy_hash_uses_the_same_parameters() -> None:
     """Timing equalization only works if the dummy costs as much as a real hash."""
     assert passwords._DUMMY_HASH.startswith(OWASP_PREFIX)
+
+
+def test_the_common_list_is_shipped_and_large() -> None:
+    listed = common_passwords()
+    assert len(listed) > 3000
+    assert sum(1 for p in listed if len(p) >= MIN_PASSWORD_LENGTH) > 1000
+    assert {"password1234", "qwertyuiop123", "123456789012"} <= listed
+    assert all(p == p.strip().lower() for p in listed)

@@ -4,6 +4,46 @@
  */
 
 export interface paths {
+    "/api/v1/artifacts/{artifact_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Artifact
+         * @description Delete the artifact's row and file.
+         */
+        delete: operations["delete_artifact_api_v1_artifacts__artifact_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/artifacts/{artifact_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Artifact
+         * @description The file's bytes, streamed, always as `application/octet-stream` attachment.
+         */
+        get: operations["download_artifact_api_v1_artifacts__artifact_id__download_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -75,7 +115,9 @@ export interface paths {
         put?: never;
         /**
          * Login
-         * @description Exchange email and password for an access token and a refresh token.
+         * @description Exchange email and password (and, with MFA on, `otp`) for access and refresh tokens.
+         *
+         *     With MFA on and no `otp`, the answer is 401 with code `mfa_required` and no tokens.
          */
         post: operations["login_api_v1_auth_login_post"];
         delete?: never;
@@ -113,11 +155,113 @@ export interface paths {
         };
         /**
          * Me
-         * @description The signed-in user.
+         * @description The signed-in user, with the permissions the UI uses to hide what they cannot do.
          */
         get: operations["me_api_v1_auth_me_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Mfa Status
+         * @description Whether MFA is on and how many recovery codes are left.
+         */
+        get: operations["mfa_status_api_v1_auth_mfa_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mfa Confirm
+         * @description Turn MFA on with a first code; the ten recovery codes are in this answer only.
+         */
+        post: operations["mfa_confirm_api_v1_auth_mfa_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mfa Disable
+         * @description Turn MFA off (current password and a code or recovery code required).
+         */
+        post: operations["mfa_disable_api_v1_auth_mfa_disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/enroll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mfa Enroll
+         * @description Start TOTP enrollment (current password required): the key, URI and QR code.
+         */
+        post: operations["mfa_enroll_api_v1_auth_mfa_enroll_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change Password
+         * @description Change my password (re-authentication: current password, and a code with MFA on).
+         *
+         *     Every other session and every API token of mine ends.
+         */
+        post: operations["change_password_api_v1_auth_password_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -138,6 +282,269 @@ export interface paths {
          * @description Rotate the refresh token; a reused one ends the session.
          */
         post: operations["refresh_api_v1_auth_refresh_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Sessions
+         * @description My active login sessions, most recently active first.
+         */
+        get: operations["list_sessions_api_v1_auth_sessions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/revoke-others": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke Other Sessions
+         * @description End all my sessions but this one.
+         */
+        post: operations["revoke_other_sessions_api_v1_auth_sessions_revoke_others_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Session
+         * @description End one of my sessions; its tokens and WebSockets stop at once.
+         */
+        delete: operations["revoke_session_api_v1_auth_sessions__session_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Hosts
+         * @description Hosts by hostname, searched and filtered, one offset page at a time.
+         */
+        get: operations["list_hosts_api_v1_hosts_get"];
+        put?: never;
+        /**
+         * Create Host
+         * @description Add a host; the owner defaults to the caller. 409 if the hostname exists.
+         */
+        post: operations["create_host_api_v1_hosts_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/bulk-tag": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk Tag Hosts
+         * @description Add and remove tags on many hosts at once (all or none: an unknown id is a 404).
+         */
+        post: operations["bulk_tag_hosts_api_v1_hosts_bulk_tag_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Hosts
+         * @description Stream matching hosts as CSV in the import's format (cells that a spreadsheet would
+         *     run as a formula are prefixed with `'`).
+         */
+        get: operations["export_hosts_api_v1_hosts_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/facets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Host Facets
+         * @description Every environment and tag in use, for the list's filters.
+         */
+        get: operations["host_facets_api_v1_hosts_facets_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Hosts
+         * @description Upsert hosts by hostname from a CSV body (see docs/api.md for the format).
+         *
+         *     Each bad row is reported (`row`, `field`, `message`) and skipped; the good rows are
+         *     written in one transaction. `dry_run=true` validates and counts without writing.
+         */
+        post: operations["import_hosts_api_v1_hosts_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/ssh-template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Ssh Template
+         * @description The global SSH command template (the built-in default until one is saved).
+         */
+        get: operations["get_ssh_template_api_v1_hosts_ssh_template_get"];
+        /**
+         * Put Ssh Template
+         * @description Save the global SSH command template; an unknown placeholder is a 422.
+         */
+        put: operations["put_ssh_template_api_v1_hosts_ssh_template_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/{host_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Host */
+        get: operations["get_host_api_v1_hosts__host_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Host
+         * @description Delete the host and its artifacts (rows and files).
+         */
+        delete: operations["delete_host_api_v1_hosts__host_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Host
+         * @description Change the given fields; `null` clears an optional one.
+         */
+        patch: operations["update_host_api_v1_hosts__host_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/hosts/{host_id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Artifacts
+         * @description The host's artifacts, newest first.
+         */
+        get: operations["list_artifacts_api_v1_hosts__host_id__artifacts_get"];
+        put?: never;
+        /**
+         * Upload Artifact
+         * @description Upload a file (multipart field `file`), streamed to disk and hashed on the way.
+         */
+        post: operations["upload_artifact_api_v1_hosts__host_id__artifacts_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/{host_id}/ssh-command": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Ssh Command
+         * @description The host's SSH command from its template (or the global one), values shell-quoted.
+         *
+         *     The UI calls this when the user copies the command: audited as `host.ssh_command.copied`.
+         */
+        get: operations["get_ssh_command_api_v1_hosts__host_id__ssh_command_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -173,7 +580,7 @@ export interface paths {
         };
         /**
          * Get Job
-         * @description One job with its progress lines.
+         * @description One job with its progress lines (404 for a job of a service the caller cannot see).
          */
         get: operations["get_job_api_v1_jobs__job_id__get"];
         put?: never;
@@ -224,6 +631,165 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes/{node_id}/cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cleanup
+         * @description Dry run: the exact list and a `plan_id` (200). Otherwise remove, as a job (202).
+         *
+         *     With `plan_id` the job removes exactly that dry run's items, skipping (and reporting)
+         *     any that came into use since.
+         */
+        post: operations["cleanup_api_v1_nodes__node_id__cleanup_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/cleanup-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Cleanup Policy
+         * @description The node's scheduled cleanup (disabled until set).
+         */
+        get: operations["get_cleanup_policy_api_v1_nodes__node_id__cleanup_policy_get"];
+        /**
+         * Put Cleanup Policy
+         * @description Set the node's scheduled cleanup (a job `node.scheduled_cleanup` on the schedule).
+         */
+        put: operations["put_cleanup_policy_api_v1_nodes__node_id__cleanup_policy_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Images
+         * @description Images on the node with the containers and Dockyard services that use them.
+         */
+        get: operations["list_images_api_v1_nodes__node_id__images_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/images/pull": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pull Image
+         * @description Pull an image by reference as a job (progress lines per layer).
+         */
+        post: operations["pull_image_api_v1_nodes__node_id__images_pull_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/images/{image_ref}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Image
+         * @description One image (by id, short id or reference) with the engine's inspect document.
+         */
+        get: operations["get_image_api_v1_nodes__node_id__images__image_ref__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove Image
+         * @description Remove an image or one of its tags; refused (409) while containers use it unless forced.
+         */
+        delete: operations["remove_image_api_v1_nodes__node_id__images__image_ref__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/networks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Networks
+         * @description Networks with driver, subnets, attached containers and the services that name them.
+         */
+        get: operations["list_networks_api_v1_nodes__node_id__networks_get"];
+        put?: never;
+        /**
+         * Create Network
+         * @description Create a network (409 when the name is taken).
+         */
+        post: operations["create_network_api_v1_nodes__node_id__networks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/networks/{network_ref}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Network
+         * @description One network (by id or name) with the engine's inspect document.
+         */
+        get: operations["get_network_api_v1_nodes__node_id__networks__network_ref__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove Network
+         * @description Remove a network; refused (409) for bridge/host/none and while anything uses it.
+         */
+        delete: operations["remove_network_api_v1_nodes__node_id__networks__network_ref__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes/{node_id}/unmanaged": {
         parameters: {
             query?: never;
@@ -239,6 +805,54 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/volumes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Volumes
+         * @description Volumes with driver, in-use containers and the services whose definitions name them.
+         */
+        get: operations["list_volumes_api_v1_nodes__node_id__volumes_get"];
+        put?: never;
+        /**
+         * Create Volume
+         * @description Create a named volume (409 when the name is taken).
+         */
+        post: operations["create_volume_api_v1_nodes__node_id__volumes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/volumes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Volume
+         * @description One volume with the engine's inspect document.
+         */
+        get: operations["get_volume_api_v1_nodes__node_id__volumes__name__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove Volume
+         * @description Remove a volume and its data; refused (409) while any container or service uses it.
+         */
+        delete: operations["remove_volume_api_v1_nodes__node_id__volumes__name__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -260,6 +874,210 @@ export interface paths {
          *     Keeps the access token out of the WebSocket URL, which proxies and browsers log.
          */
         post: operations["issue_ticket_api_v1_realtime_ticket_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/registries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Registries
+         * @description Stored registries. Secrets are never returned, only `has_secret`.
+         */
+        get: operations["list_registries_api_v1_registries_get"];
+        put?: never;
+        /**
+         * Create Registry
+         * @description Store registry credentials (the secret encrypted at rest); `verify` tests them first.
+         */
+        post: operations["create_registry_api_v1_registries_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/registries/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Try Registry Credentials
+         * @description Try credentials without storing them (`GET /v2/`); a failure is a 400 or 502.
+         */
+        post: operations["try_registry_credentials_api_v1_registries_test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/registries/{registry_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Registry
+         * @description One registry (without its secret).
+         */
+        get: operations["get_registry_api_v1_registries__registry_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Registry
+         * @description Forget a registry and its credentials.
+         */
+        delete: operations["delete_registry_api_v1_registries__registry_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Registry
+         * @description Change a registry; `password` null keeps the stored secret, "" removes it.
+         */
+        patch: operations["update_registry_api_v1_registries__registry_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/registries/{registry_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Registry Connection
+         * @description Test the stored credentials (`GET /v2/` with Basic or a Bearer token).
+         */
+        post: operations["test_registry_connection_api_v1_registries__registry_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Roles
+         * @description Built-in roles (read-only) and custom roles, with their effective permissions.
+         */
+        get: operations["list_roles_api_v1_roles_get"];
+        put?: never;
+        /**
+         * Create Role
+         * @description A custom role from permissions, optionally inheriting a parent role's.
+         */
+        post: operations["create_role_api_v1_roles_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/roles/permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Permission Catalog
+         * @description Every permission, grouped by resource (for building custom roles).
+         */
+        get: operations["permission_catalog_api_v1_roles_permissions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/roles/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Role
+         * @description One role.
+         */
+        get: operations["get_role_api_v1_roles__name__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Role
+         * @description Delete a custom role that no user, grant or other role uses (else 409 `role_in_use`).
+         */
+        delete: operations["delete_role_api_v1_roles__name__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Role
+         * @description Edit a custom role (built-in roles answer 409 `builtin_role`).
+         */
+        patch: operations["update_role_api_v1_roles__name__patch"];
+        trace?: never;
+    };
+    "/api/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Schedules
+         * @description Every schedule with its job kind, next and last run and the last job's status.
+         */
+        get: operations["list_schedules_api_v1_schedules_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{key}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Schedule Now
+         * @description Run the schedule's job now (its next regular run is unchanged).
+         */
+        post: operations["run_schedule_now_api_v1_schedules__key__run_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -322,6 +1140,9 @@ export interface paths {
         /**
          * Validate Definition
          * @description Check a definition without saving it (the editor's inline errors).
+         *
+         *     For a non-admin the container security policy is checked too (issues carry its `rule`)
+         *     and the definition returned is the one that would be saved, forced limits included.
          */
         post: operations["validate_definition_api_v1_services_validate_post"];
         delete?: never;
@@ -348,6 +1169,28 @@ export interface paths {
          */
         put: operations["update_service_api_v1_services__service_id__put"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/check-updates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Service Updates
+         * @description HEAD each image's manifest in its registry and compare with the local digest.
+         *
+         *     Never pulls. The result is stored: the service then shows `update_available`.
+         */
+        post: operations["check_service_updates_api_v1_services__service_id__check_updates_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -474,6 +1317,112 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/services/{service_id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rollback
+         * @description Return to the previous kept images of the last successful update (or `update_id`).
+         *
+         *     409 when a previous image was removed from the node.
+         */
+        post: operations["rollback_api_v1_services__service_id__rollback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/update-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Last Service Update Check
+         * @description The stored result of the last check of each image (`checked_at` null if never).
+         */
+        get: operations["last_service_update_check_api_v1_services__service_id__update_check_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/update-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Update Policy
+         * @description The service's update policy (defaults when never set) and its next scheduled run.
+         */
+        get: operations["get_update_policy_api_v1_services__service_id__update_policy_get"];
+        /**
+         * Put Update Policy
+         * @description Set the mode (off, notify, auto), schedule, verification and old-image removal.
+         */
+        put: operations["put_update_policy_api_v1_services__service_id__update_policy_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/update-policy/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Update Policy
+         * @description Run the policy now: check for new images; in auto mode also update (a job).
+         */
+        post: operations["run_update_policy_api_v1_services__service_id__update_policy_run_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{service_id}/updates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Updates
+         * @description The service's update history (updates and rollbacks), newest first.
+         */
+        get: operations["list_updates_api_v1_services__service_id__updates_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/services/{service_id}/{action}": {
         parameters: {
             query?: never;
@@ -506,6 +1455,229 @@ export interface paths {
          * @description Version and where this server runs.
          */
         get: operations["system_info_api_v1_system_info_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tokens
+         * @description My tokens that were not revoked (expired ones are flagged).
+         */
+        get: operations["list_tokens_api_v1_tokens_get"];
+        put?: never;
+        /**
+         * Create Token
+         * @description Create a personal API token; the token is in this answer only.
+         */
+        post: operations["create_token_api_v1_tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Token
+         * @description Revoke one of my tokens: it stops working at once.
+         */
+        delete: operations["revoke_token_api_v1_tokens__token_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/updates/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check All Updates
+         * @description Check every service's images as a job (one at a time).
+         */
+        post: operations["check_all_updates_api_v1_updates_check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Users
+         * @description Users by email, optionally searched by email or display name, or by role.
+         */
+        get: operations["list_users_api_v1_users_get"];
+        put?: never;
+        /**
+         * Create User
+         * @description Create a user with a role (built-in or custom).
+         */
+        post: operations["create_user_api_v1_users_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Quota
+         * @description My quota and what my services use (admins are not bound by it).
+         */
+        get: operations["my_quota_api_v1_users_me_quota_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get User
+         * @description One user.
+         */
+        get: operations["get_user_api_v1_users__user_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update User
+         * @description Change the display name, role, active flag or password.
+         *
+         *     A role change, disabling or a new password ends every session of the user. The last
+         *     active admin keeps the role and stays active (409 `last_admin`).
+         */
+        patch: operations["update_user_api_v1_users__user_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Grants
+         * @description The user's scoped role grants (beyond the user's own role).
+         */
+        get: operations["list_grants_api_v1_users__user_id__grants_get"];
+        put?: never;
+        /**
+         * Add Grant
+         * @description Give the user a role on a scope: `global`, or a `node`, `cluster` or `service` id.
+         */
+        post: operations["add_grant_api_v1_users__user_id__grants_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/grants/{grant_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Grant
+         * @description Take a grant back.
+         */
+        delete: operations["remove_grant_api_v1_users__user_id__grants__grant_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Quota
+         * @description A user's effective quota (own values, else the `DOCKYARD_QUOTA_*` defaults) and usage.
+         */
+        get: operations["get_quota_api_v1_users__user_id__quota_get"];
+        /**
+         * Put Quota
+         * @description Set a user's own quota; a null field uses the default, all null removes it.
+         */
+        put: operations["put_quota_api_v1_users__user_id__quota_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * User Sessions
+         * @description The user's login sessions, newest first (open ones only unless `include_ended`).
+         */
+        get: operations["user_sessions_api_v1_users__user_id__sessions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -649,12 +1821,42 @@ export interface components {
              */
             status: "running" | "partial" | "stopped" | "restarting" | "unhealthy" | "not_deployed" | "error";
             /**
+             * Update Available
+             * @description From the last update check: true if an image has a newer registry digest, null if never checked (POST /services/{id}/check-updates).
+             */
+            update_available?: boolean | null;
+            /**
              * Updated At
              * Format: date-time
              */
             updated_at: string;
             /** Warnings */
             warnings: string[];
+        };
+        /** ArtifactList */
+        ArtifactList: {
+            /** Items */
+            items: components["schemas"]["ArtifactOut"][];
+        };
+        /** ArtifactOut */
+        ArtifactOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Filename */
+            filename: string;
+            /** Host Id */
+            host_id: number;
+            /** Id */
+            id: number;
+            /** Sha256 */
+            sha256: string;
+            /** Size */
+            size: number;
+            /** Uploaded By Label */
+            uploaded_by_label: string | null;
         };
         /** AuditEventOut */
         AuditEventOut: {
@@ -717,6 +1919,140 @@ export interface components {
             /** Reason */
             reason: string | null;
         };
+        /** BulkTagRequest */
+        BulkTagRequest: {
+            /** Add */
+            add?: string[];
+            /** Ids */
+            ids: number[];
+            /** Remove */
+            remove?: string[];
+        };
+        /** BulkTagResult */
+        BulkTagResult: {
+            /** Updated */
+            updated: number;
+        };
+        /** CleanupItem */
+        CleanupItem: {
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "container" | "image" | "volume" | "network" | "build_cache";
+            /** Name */
+            name: string;
+            /** Reason */
+            reason?: string | null;
+            /** Reclaimed Bytes */
+            reclaimed_bytes?: number | null;
+            /** Result */
+            result?: ("removed" | "skipped" | "failed") | null;
+            /** Size Bytes */
+            size_bytes?: number | null;
+            /**
+             * Target
+             * @enum {string}
+             */
+            target: "stopped_containers" | "dangling_images" | "unused_images" | "unused_volumes" | "unused_networks" | "build_cache";
+        };
+        /** CleanupPlanOut */
+        CleanupPlanOut: {
+            /** Count */
+            count: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dry Run */
+            dry_run: boolean;
+            /** Include Managed */
+            include_managed: boolean;
+            /** Items */
+            items: components["schemas"]["CleanupItem"][];
+            /** Label */
+            label: string | null;
+            /** Node Id */
+            node_id: number;
+            /** Plan Id */
+            plan_id: string;
+            /** Reclaimable Bytes */
+            reclaimable_bytes: number;
+            /** Targets */
+            targets: ("stopped_containers" | "dangling_images" | "unused_images" | "unused_volumes" | "unused_networks" | "build_cache")[];
+        };
+        /** CleanupPolicyIn */
+        CleanupPolicyIn: {
+            /**
+             * Enabled
+             * @default false
+             */
+            enabled: boolean;
+            /**
+             * Include Managed
+             * @default false
+             */
+            include_managed: boolean;
+            /** Label */
+            label?: string | null;
+            schedule?: components["schemas"]["ScheduleSpec"];
+            /** Targets */
+            targets?: ("stopped_containers" | "dangling_images" | "unused_images" | "unused_volumes" | "unused_networks" | "build_cache")[];
+        };
+        /** CleanupPolicyOut */
+        CleanupPolicyOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Include Managed */
+            include_managed: boolean;
+            /** Label */
+            label: string | null;
+            /** Last Job Id */
+            last_job_id?: string | null;
+            /** Last Run At */
+            last_run_at?: string | null;
+            /** Next Run At */
+            next_run_at?: string | null;
+            /** Node Id */
+            node_id: number;
+            schedule: components["schemas"]["ScheduleSpec"];
+            /** Targets */
+            targets: ("stopped_containers" | "dangling_images" | "unused_images" | "unused_volumes" | "unused_networks" | "build_cache")[];
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /**
+         * CleanupRequest
+         * @description `dry_run` previews (and stores a plan); otherwise remove, as a job.
+         */
+        CleanupRequest: {
+            /**
+             * Dry Run
+             * @default true
+             */
+            dry_run: boolean;
+            /**
+             * Include Managed
+             * @description Also stopped containers of Dockyard services.
+             * @default false
+             */
+            include_managed: boolean;
+            /**
+             * Label
+             * @description Limit cleanup to objects with this label (`key` or `key=value`). Build cache has no labels, so it is left out when a label is given.
+             */
+            label?: string | null;
+            /**
+             * Plan Id
+             * @description Execute exactly this dry run's list (with `dry_run: false`).
+             */
+            plan_id?: string | null;
+            /** Targets */
+            targets?: ("stopped_containers" | "dangling_images" | "unused_images" | "unused_volumes" | "unused_networks" | "build_cache")[];
+        };
         /** ContainerOut */
         ContainerOut: {
             /** Exit Code */
@@ -749,10 +2085,32 @@ export interface components {
             state: string;
         };
         /**
+         * ContainerRef
+         * @description A container that uses an object; `service_id` when a Dockyard service owns it.
+         */
+        ContainerRef: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Service Id */
+            service_id?: number | null;
+            /** Service Name */
+            service_name?: string | null;
+            /** State */
+            state: string;
+        };
+        /**
          * CurrentUser
          * @description The signed-in user.
          */
         CurrentUser: {
+            /**
+             * Auth Kind
+             * @description `session`, `token` or `external`.
+             * @default session
+             */
+            auth_kind: string;
             /**
              * Created At
              * Format: date-time
@@ -766,8 +2124,26 @@ export interface components {
             id: number;
             /** Last Login At */
             last_login_at: string | null;
+            /**
+             * Mfa Enabled
+             * @default false
+             */
+            mfa_enabled: boolean;
+            /**
+             * Mfa Enrollment Required
+             * @description The role requires MFA and it is not set up: every route but /api/v1/auth/* answers 403 `mfa_enrollment_required` until it is.
+             * @default false
+             */
+            mfa_enrollment_required: boolean;
+            /** Permissions */
+            permissions?: string[];
             /** Role */
             role: string;
+            /**
+             * Sees All Services
+             * @default true
+             */
+            sees_all_services: boolean;
         };
         /** DefinitionIssue */
         DefinitionIssue: {
@@ -775,6 +2151,8 @@ export interface components {
             message: string;
             /** Path */
             path: string;
+            /** Rule */
+            rule?: string | null;
         };
         /** DependencyCheck */
         DependencyCheck: {
@@ -850,6 +2228,41 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
+        /** GrantCreate */
+        GrantCreate: {
+            /** Role */
+            role: string;
+            /** Scope Id */
+            scope_id?: number | null;
+            /**
+             * Scope Type
+             * @enum {string}
+             */
+            scope_type: "global" | "node" | "cluster" | "service";
+        };
+        /** GrantList */
+        GrantList: {
+            /** Items */
+            items: components["schemas"]["GrantOut"][];
+        };
+        /** GrantOut */
+        GrantOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Role */
+            role: string;
+            /** Scope Id */
+            scope_id: number | null;
+            /** Scope Type */
+            scope_type: string;
+            /** User Id */
+            user_id: number;
+        };
         /** Health */
         Health: {
             /**
@@ -858,6 +2271,271 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /** HostCreate */
+        HostCreate: {
+            /** Address */
+            address: string;
+            /** Bastion */
+            bastion?: string | null;
+            /** Environment */
+            environment?: string | null;
+            /** Hostname */
+            hostname: string;
+            /** Node Id */
+            node_id?: number | null;
+            /**
+             * Notes
+             * @default
+             */
+            notes: string;
+            /**
+             * Owner Id
+             * @description Default: the caller.
+             */
+            owner_id?: number | null;
+            /**
+             * Ssh Port
+             * @default 22
+             */
+            ssh_port: number;
+            /**
+             * Ssh Template
+             * @description Per-host SSH command template; null uses the global one.
+             */
+            ssh_template?: string | null;
+            /** Ssh User */
+            ssh_user?: string | null;
+            /** Tags */
+            tags?: string[];
+        };
+        /**
+         * HostFacets
+         * @description Every environment and tag in use (for the list's filters).
+         */
+        HostFacets: {
+            /** Environments */
+            environments: string[];
+            /** Tags */
+            tags: string[];
+        };
+        /**
+         * HostList
+         * @description A page of hosts.
+         */
+        HostList: {
+            /** Items */
+            items: components["schemas"]["HostOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** HostOut */
+        HostOut: {
+            /** Address */
+            address: string;
+            /**
+             * Artifact Count
+             * @default 0
+             */
+            artifact_count: number;
+            /** Bastion */
+            bastion: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Environment */
+            environment: string | null;
+            /** Hostname */
+            hostname: string;
+            /** Id */
+            id: number;
+            /** Node Id */
+            node_id: number | null;
+            /** Notes */
+            notes: string;
+            /** Owner Id */
+            owner_id: number | null;
+            /** Ssh Port */
+            ssh_port: number;
+            /** Ssh Template */
+            ssh_template: string | null;
+            /** Ssh User */
+            ssh_user: string | null;
+            /** Tags */
+            tags: string[];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * HostPatch
+         * @description Only the fields given change; `null` clears an optional field.
+         */
+        HostPatch: {
+            /** Address */
+            address?: string | null;
+            /** Bastion */
+            bastion?: string | null;
+            /** Environment */
+            environment?: string | null;
+            /** Hostname */
+            hostname?: string | null;
+            /** Node Id */
+            node_id?: number | null;
+            /** Notes */
+            notes?: string | null;
+            /** Owner Id */
+            owner_id?: number | null;
+            /** Ssh Port */
+            ssh_port?: number | null;
+            /** Ssh Template */
+            ssh_template?: string | null;
+            /** Ssh User */
+            ssh_user?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+        };
+        /**
+         * ImageDetail
+         * @description An image with the engine's full inspect document.
+         */
+        ImageDetail: {
+            /** Containers */
+            containers: components["schemas"]["ContainerRef"][];
+            /** Created */
+            created: string | null;
+            /** Dangling */
+            dangling: boolean;
+            /** Id */
+            id: string;
+            /** In Use */
+            in_use: boolean;
+            /** Inspect */
+            inspect: {
+                [key: string]: unknown;
+            };
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Repo Digests */
+            repo_digests: string[];
+            /** Repo Tags */
+            repo_tags: string[];
+            /** Services */
+            services: components["schemas"]["ServiceRef"][];
+            /** Short Id */
+            short_id: string;
+            /** Size Bytes */
+            size_bytes: number;
+        };
+        /** ImageList */
+        ImageList: {
+            /** Items */
+            items: components["schemas"]["ImageOut"][];
+            /** Size Bytes */
+            size_bytes: number;
+            /** Total */
+            total: number;
+        };
+        /** ImageOut */
+        ImageOut: {
+            /** Containers */
+            containers: components["schemas"]["ContainerRef"][];
+            /** Created */
+            created: string | null;
+            /** Dangling */
+            dangling: boolean;
+            /** Id */
+            id: string;
+            /** In Use */
+            in_use: boolean;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Repo Digests */
+            repo_digests: string[];
+            /** Repo Tags */
+            repo_tags: string[];
+            /** Services */
+            services: components["schemas"]["ServiceRef"][];
+            /** Short Id */
+            short_id: string;
+            /** Size Bytes */
+            size_bytes: number;
+        };
+        /**
+         * ImageUpdateStatus
+         * @description The update check of one image reference on one node.
+         */
+        ImageUpdateStatus: {
+            /**
+             * Checked At
+             * Format: date-time
+             */
+            checked_at: string;
+            /**
+             * Current Digest
+             * @description Digest of the local image (RepoDigests).
+             */
+            current_digest: string | null;
+            /** Error */
+            error?: string | null;
+            /** Image */
+            image: string;
+            /**
+             * Pinned
+             * @description Referenced by digest: never updates.
+             * @default false
+             */
+            pinned: boolean;
+            /**
+             * Remote Digest
+             * @description Digest the registry serves for the tag.
+             */
+            remote_digest: string | null;
+            /**
+             * Update Available
+             * @description null when it could not be decided.
+             */
+            update_available: boolean | null;
+        };
+        /** ImportResult */
+        ImportResult: {
+            /** Created */
+            created: number;
+            /** Dry Run */
+            dry_run: boolean;
+            /**
+             * Error Count
+             * @description All errors; `errors` lists at most the first 1000.
+             */
+            error_count: number;
+            /** Errors */
+            errors: components["schemas"]["ImportRowError"][];
+            /** Updated */
+            updated: number;
+        };
+        /** ImportRowError */
+        ImportRowError: {
+            /** Field */
+            field: string;
+            /** Message */
+            message: string;
+            /**
+             * Row
+             * @description Line number of the record in the file (the header is 1).
+             */
+            row: number;
         };
         /**
          * JobAccepted
@@ -886,6 +2564,8 @@ export interface components {
             error: string | null;
             /** Finished At */
             finished_at: string | null;
+            /** Heartbeat At */
+            heartbeat_at?: string | null;
             /** Id */
             id: string;
             /** Kind */
@@ -904,6 +2584,8 @@ export interface components {
             result: {
                 [key: string]: unknown;
             };
+            /** Runner Id */
+            runner_id?: string | null;
             /** Service Id */
             service_id: number | null;
             /** Started At */
@@ -959,6 +2641,8 @@ export interface components {
             error: string | null;
             /** Finished At */
             finished_at: string | null;
+            /** Heartbeat At */
+            heartbeat_at?: string | null;
             /** Id */
             id: string;
             /** Kind */
@@ -975,6 +2659,8 @@ export interface components {
             result: {
                 [key: string]: unknown;
             };
+            /** Runner Id */
+            runner_id?: string | null;
             /** Service Id */
             service_id: number | null;
             /** Started At */
@@ -1003,6 +2689,11 @@ export interface components {
         LoginRequest: {
             /** Email */
             email: string;
+            /**
+             * Otp
+             * @description With MFA on: the authenticator app's code, or a recovery code.
+             */
+            otp?: string | null;
             /** Password */
             password: string;
         };
@@ -1015,6 +2706,198 @@ export interface components {
         LogsOut: {
             /** Lines */
             lines: components["schemas"]["LogLine"][];
+        };
+        /**
+         * MaintenanceWindow
+         * @description Runs due outside this window are deferred to the window's next start.
+         *
+         *     A window whose end is not after its start crosses midnight (22:00-04:00) and belongs
+         *     to the weekday it starts on. `weekdays` empty or missing means every day.
+         */
+        MaintenanceWindow: {
+            /**
+             * End
+             * @description Window end, HH:MM local time.
+             * @example 05:00
+             */
+            end: string;
+            /**
+             * Start
+             * @description Window start, HH:MM local time.
+             * @example 01:00
+             */
+            start: string;
+            /**
+             * Weekdays
+             * @description Days the window opens; empty = every day.
+             */
+            weekdays?: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+        };
+        /** MfaConfirmRequest */
+        MfaConfirmRequest: {
+            /** Code */
+            code: string;
+        };
+        /** MfaDisableRequest */
+        MfaDisableRequest: {
+            /**
+             * Code
+             * @description A current code or recovery code.
+             */
+            code: string;
+            /** Password */
+            password: string;
+        };
+        /** MfaEnrollRequest */
+        MfaEnrollRequest: {
+            /**
+             * Password
+             * @description Current password.
+             */
+            password: string;
+        };
+        /** MfaEnrollment */
+        MfaEnrollment: {
+            /**
+             * Digits
+             * @default 6
+             */
+            digits: number;
+            /** Otpauth Uri */
+            otpauth_uri: string;
+            /**
+             * Period S
+             * @default 30
+             */
+            period_s: number;
+            /**
+             * Qr Svg
+             * @description The QR code of `otpauth_uri`: a `data:image/svg+xml` URI.
+             */
+            qr_svg: string;
+            /**
+             * Secret
+             * @description Base32 key, for manual entry in the authenticator app.
+             */
+            secret: string;
+        };
+        /** MfaStatus */
+        MfaStatus: {
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /** Recovery Codes Left */
+            recovery_codes_left: number;
+        };
+        /** NetworkCreate */
+        NetworkCreate: {
+            /**
+             * Attachable
+             * @default false
+             */
+            attachable: boolean;
+            /**
+             * Driver
+             * @default bridge
+             */
+            driver: string;
+            /**
+             * Internal
+             * @default false
+             */
+            internal: boolean;
+            /**
+             * Labels
+             * @default {}
+             */
+            labels: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /**
+             * Subnet
+             * @example 172.30.5.0/24
+             */
+            subnet?: string | null;
+        };
+        /** NetworkDetail */
+        NetworkDetail: {
+            /** Attachable */
+            attachable: boolean;
+            /** Builtin */
+            builtin: boolean;
+            /** Containers */
+            containers: components["schemas"]["ContainerRef"][];
+            /** Created */
+            created: string | null;
+            /** Driver */
+            driver: string;
+            /** Id */
+            id: string;
+            /** In Use */
+            in_use: boolean;
+            /** Inspect */
+            inspect: {
+                [key: string]: unknown;
+            };
+            /** Internal */
+            internal: boolean;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /** Scope */
+            scope: string | null;
+            /** Services */
+            services: components["schemas"]["ServiceRef"][];
+            /** Short Id */
+            short_id: string;
+            /** Subnets */
+            subnets: string[];
+        };
+        /** NetworkList */
+        NetworkList: {
+            /** Items */
+            items: components["schemas"]["NetworkOut"][];
+            /** Total */
+            total: number;
+        };
+        /** NetworkOut */
+        NetworkOut: {
+            /** Attachable */
+            attachable: boolean;
+            /** Builtin */
+            builtin: boolean;
+            /** Containers */
+            containers: components["schemas"]["ContainerRef"][];
+            /** Created */
+            created: string | null;
+            /** Driver */
+            driver: string;
+            /** Id */
+            id: string;
+            /** In Use */
+            in_use: boolean;
+            /** Internal */
+            internal: boolean;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /** Scope */
+            scope: string | null;
+            /** Services */
+            services: components["schemas"]["ServiceRef"][];
+            /** Short Id */
+            short_id: string;
+            /** Subnets */
+            subnets: string[];
         };
         /**
          * NodeList
@@ -1061,6 +2944,30 @@ export interface components {
              */
             status: "online" | "offline";
         };
+        /** PasswordChangeRequest */
+        PasswordChangeRequest: {
+            /** Current Password */
+            current_password: string;
+            /** New Password */
+            new_password: string;
+            /**
+             * Otp
+             * @description Required with MFA on.
+             */
+            otp?: string | null;
+        };
+        /** PermissionCatalog */
+        PermissionCatalog: {
+            /** Groups */
+            groups: components["schemas"]["PermissionGroup"][];
+        };
+        /** PermissionGroup */
+        PermissionGroup: {
+            /** Permissions */
+            permissions: string[];
+            /** Resource */
+            resource: string;
+        };
         /** PortOut */
         PortOut: {
             /** Container Port */
@@ -1071,6 +2978,81 @@ export interface components {
             host_port: number | null;
             /** Protocol */
             protocol: string;
+        };
+        /** PullRequest */
+        PullRequest: {
+            /**
+             * Reference
+             * @example nginx:1.27
+             */
+            reference: string;
+        };
+        /**
+         * QuotaOut
+         * @description A user's effective quota (own values, else the global defaults) and usage.
+         *
+         *     A `max_*` of null means no limit. `custom` says whether the user has own values.
+         */
+        QuotaOut: {
+            /** Custom */
+            custom: boolean;
+            /** Default Cpus */
+            default_cpus: number;
+            /** Default Memory */
+            default_memory: number;
+            /** Default Pids */
+            default_pids: number;
+            /** Max Containers */
+            max_containers: number | null;
+            /** Max Cpus */
+            max_cpus: number | null;
+            /** Max Gpus */
+            max_gpus: number | null;
+            /** Max Memory Bytes */
+            max_memory_bytes: number | null;
+            /** Max Services */
+            max_services: number | null;
+            usage: components["schemas"]["QuotaUsage"];
+            /** User Id */
+            user_id: number;
+        };
+        /**
+         * QuotaUpdate
+         * @description A user's own quota. A field left out or null falls back to the global default.
+         */
+        QuotaUpdate: {
+            /** Default Cpus */
+            default_cpus?: number | null;
+            /** Default Memory */
+            default_memory?: number | null;
+            /** Default Pids */
+            default_pids?: number | null;
+            /** Max Containers */
+            max_containers?: number | null;
+            /** Max Cpus */
+            max_cpus?: number | null;
+            /** Max Gpus */
+            max_gpus?: number | null;
+            /** Max Memory Bytes */
+            max_memory_bytes?: number | null;
+            /** Max Services */
+            max_services?: number | null;
+        };
+        /**
+         * QuotaUsage
+         * @description What the user's services take now (their latest revisions).
+         */
+        QuotaUsage: {
+            /** Containers */
+            containers: number;
+            /** Cpus */
+            cpus: number;
+            /** Gpus */
+            gpus: number;
+            /** Memory Bytes */
+            memory_bytes: number;
+            /** Services */
+            services: number;
         };
         /** Readiness */
         Readiness: {
@@ -1084,10 +3066,124 @@ export interface components {
              */
             status: "ready" | "not_ready";
         };
+        /** RecoveryCodes */
+        RecoveryCodes: {
+            /**
+             * Recovery Codes
+             * @description Ten single-use codes, shown this once.
+             */
+            recovery_codes: string[];
+        };
         /** RefreshRequest */
         RefreshRequest: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /** RegistryCreate */
+        RegistryCreate: {
+            /**
+             * Insecure
+             * @description Plain HTTP for a bare host[:port] (default: only for loopback); an http:// or https:// URL decides by itself.
+             */
+            insecure?: boolean | null;
+            /** Name */
+            name: string;
+            /**
+             * Password
+             * @description Password or access token (write-only).
+             */
+            password?: string | null;
+            /**
+             * Url
+             * @description host[:port] or http(s)://host[:port] (`docker.io` for Docker Hub).
+             */
+            url: string;
+            /** Username */
+            username?: string | null;
+            /**
+             * Verify
+             * @description Test the connection first and store nothing if it fails.
+             * @default false
+             */
+            verify: boolean;
+        };
+        /** RegistryList */
+        RegistryList: {
+            /** Items */
+            items: components["schemas"]["RegistryOut"][];
+        };
+        /** RegistryOut */
+        RegistryOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By Label */
+            created_by_label: string | null;
+            /** Has Secret */
+            has_secret: boolean;
+            /** Host */
+            host: string;
+            /** Id */
+            id: number;
+            /** Insecure */
+            insecure: boolean;
+            /** Name */
+            name: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Url */
+            url: string;
+            /** Username */
+            username: string | null;
+        };
+        /**
+         * RegistryPatch
+         * @description A partial update. `password: null` keeps the stored secret; `""` removes it.
+         */
+        RegistryPatch: {
+            /** Insecure */
+            insecure?: boolean | null;
+            /** Name */
+            name?: string | null;
+            /** Password */
+            password?: string | null;
+            /** Url */
+            url?: string | null;
+            /** Username */
+            username?: string | null;
+        };
+        /**
+         * RegistryTestRequest
+         * @description Credentials to try without saving them (the dialog's "Test connection").
+         */
+        RegistryTestRequest: {
+            /** Insecure */
+            insecure?: boolean | null;
+            /** Password */
+            password?: string | null;
+            /** Url */
+            url: string;
+            /** Username */
+            username?: string | null;
+        };
+        /** RegistryTestResult */
+        RegistryTestResult: {
+            /** Elapsed Ms */
+            elapsed_ms: number;
+            /** Message */
+            message: string;
+            /** Ok */
+            ok: boolean;
+            /**
+             * Status
+             * @description HTTP status of the registry's /v2/ (after auth).
+             */
+            status: number;
         };
         /** RestoreRequest */
         RestoreRequest: {
@@ -1161,6 +3257,147 @@ export interface components {
             number: number;
             /** Source */
             source: string;
+        };
+        /** RevokedCount */
+        RevokedCount: {
+            /** Revoked */
+            revoked: number;
+        };
+        /** RoleCreate */
+        RoleCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Name */
+            name: string;
+            /** Parent */
+            parent?: string | null;
+            /** Permissions */
+            permissions?: string[];
+        };
+        /** RoleList */
+        RoleList: {
+            /** Items */
+            items: components["schemas"]["RoleOut"][];
+        };
+        /** RoleOut */
+        RoleOut: {
+            /** Builtin */
+            builtin: boolean;
+            /** Description */
+            description: string;
+            /** Effective Permissions */
+            effective_permissions: string[];
+            /** Name */
+            name: string;
+            /** Parent */
+            parent: string | null;
+            /** Permissions */
+            permissions: string[];
+            /** Tenant */
+            tenant: boolean;
+            /** Users */
+            users: number;
+        };
+        /** RoleUpdate */
+        RoleUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Parent */
+            parent?: string | null;
+            /** Permissions */
+            permissions?: string[] | null;
+        };
+        /** RollbackRequest */
+        RollbackRequest: {
+            /**
+             * Update Id
+             * @description The update whose previous images to return to (default: the last successful update).
+             */
+            update_id?: number | null;
+        };
+        /** ScheduleList */
+        ScheduleList: {
+            /** Items */
+            items: components["schemas"]["ScheduleOut"][];
+        };
+        /**
+         * ScheduleOut
+         * @description A schedule as listed by `GET /api/v1/schedules`.
+         */
+        ScheduleOut: {
+            /** Claimed By */
+            claimed_by: string | null;
+            /** Claimed Until */
+            claimed_until: string | null;
+            /** Description */
+            description: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Job Kind */
+            job_kind: string;
+            /** Key */
+            key: string;
+            /** Last Job Id */
+            last_job_id: string | null;
+            /** Last Job Status */
+            last_job_status?: string | null;
+            /** Last Run At */
+            last_run_at: string | null;
+            /** Next Run At */
+            next_run_at: string | null;
+            /** Node Id */
+            node_id: number | null;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Service Id */
+            service_id: number | null;
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * ScheduleSpec
+         * @description When a schedule runs. Times are wall-clock times in `timezone`.
+         *
+         *     DST: a time inside a spring-forward gap runs at the same offset shifted forward
+         *     (02:30 → 03:30 CEST); an ambiguous time in the fall-back hour runs once (first).
+         */
+        ScheduleSpec: {
+            /**
+             * Cron
+             * @description Standard 5-field cron expression (frequency cron).
+             * @example 30 4 * * 1-5
+             */
+            cron?: string | null;
+            /**
+             * Frequency
+             * @enum {string}
+             */
+            frequency: "daily" | "weekly" | "cron";
+            maintenance_window?: components["schemas"]["MaintenanceWindow"] | null;
+            /**
+             * Time
+             * @description HH:MM local time (daily, weekly).
+             * @example 03:00
+             */
+            time?: string | null;
+            /**
+             * Timezone
+             * @description IANA time zone, e.g. Europe/Berlin.
+             * @default UTC
+             */
+            timezone: string;
+            /**
+             * Weekdays
+             * @description Days of a weekly schedule (mon..sun), at least one.
+             */
+            weekdays?: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
         };
         /** ServiceCreate */
         ServiceCreate: {
@@ -1249,6 +3486,11 @@ export interface components {
              */
             status: "running" | "partial" | "stopped" | "restarting" | "unhealthy" | "not_deployed" | "error";
             /**
+             * Update Available
+             * @description From the last update check: true if an image has a newer registry digest, null if never checked (POST /services/{id}/check-updates).
+             */
+            update_available?: boolean | null;
+            /**
              * Updated At
              * Format: date-time
              */
@@ -1316,10 +3558,22 @@ export interface components {
              */
             status: "running" | "partial" | "stopped" | "restarting" | "unhealthy" | "not_deployed" | "error";
             /**
+             * Update Available
+             * @description From the last update check: true if an image has a newer registry digest, null if never checked (POST /services/{id}/check-updates).
+             */
+            update_available?: boolean | null;
+            /**
              * Updated At
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** ServiceRef */
+        ServiceRef: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
         };
         /**
          * ServiceUpdate
@@ -1357,6 +3611,66 @@ export interface components {
              */
             source: "ui" | "api" | "import" | "restore" | "adopt" | "cli";
         };
+        /**
+         * SessionOut
+         * @description One of my login sessions.
+         */
+        SessionOut: {
+            /** Auth Method */
+            auth_method: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Current */
+            current: boolean;
+            /**
+             * Device
+             * @description Browser and system guessed from the user agent.
+             */
+            device: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Id */
+            id: string;
+            /** Ip */
+            ip: string | null;
+            /**
+             * Last Active At
+             * Format: date-time
+             */
+            last_active_at: string;
+            /** User Agent */
+            user_agent: string | null;
+        };
+        /** SshCommandOut */
+        SshCommandOut: {
+            /** Command */
+            command: string;
+        };
+        /** SshTemplateIn */
+        SshTemplateIn: {
+            /** Template */
+            template: string;
+        };
+        /** SshTemplateOut */
+        SshTemplateOut: {
+            /**
+             * Default
+             * @default ssh {{#bastion}}-J {{bastion}} {{/bastion}}-p {{port}} {{#user}}{{user}}@{{/user}}{{host}}
+             */
+            default: string;
+            /** Placeholders */
+            placeholders?: string[];
+            /** Template */
+            template: string;
+            /** Updated At */
+            updated_at?: string | null;
+        };
         /** SystemInfo */
         SystemInfo: {
             /**
@@ -1390,6 +3704,88 @@ export interface components {
             expires_in: number;
             /** Ticket */
             ticket: string;
+        };
+        /** TokenCreate */
+        TokenCreate: {
+            /**
+             * Expires At
+             * @description When the token stops working (in the future); null: never.
+             */
+            expires_at?: string | null;
+            /**
+             * Name
+             * @description What the token is for.
+             */
+            name: string;
+            /**
+             * Scopes
+             * @description Permissions (`resource:action`), a subset of your own.
+             */
+            scopes: string[];
+        };
+        /** TokenCreated */
+        TokenCreated: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expired
+             * @default false
+             */
+            expired: boolean;
+            /** Expires At */
+            expires_at: string | null;
+            /** Id */
+            id: number;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description The token's first characters, to recognize it.
+             */
+            prefix: string;
+            /** Scopes */
+            scopes: string[];
+            /**
+             * Token
+             * @description The token: shown this once, store it now.
+             */
+            token: string;
+        };
+        /**
+         * TokenOut
+         * @description A token as listed: never the token itself.
+         */
+        TokenOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expired
+             * @default false
+             */
+            expired: boolean;
+            /** Expires At */
+            expires_at: string | null;
+            /** Id */
+            id: number;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description The token's first characters, to recognize it.
+             */
+            prefix: string;
+            /** Scopes */
+            scopes: string[];
         };
         /** TokenPair */
         TokenPair: {
@@ -1455,6 +3851,245 @@ export interface components {
             /** State */
             state: string;
         };
+        /**
+         * UpdateCheckResult
+         * @description `POST /services/{id}/check-updates`: every image of the service.
+         */
+        UpdateCheckResult: {
+            /** Checked At */
+            checked_at: string | null;
+            /** Images */
+            images: components["schemas"]["ImageUpdateStatus"][];
+            /** Service Id */
+            service_id?: number | null;
+            /**
+             * Update Available
+             * @description true if any image has an update; null if none could be decided.
+             */
+            update_available: boolean | null;
+        };
+        /**
+         * UpdateList
+         * @description Update history, newest first.
+         */
+        UpdateList: {
+            /** Items */
+            items: components["schemas"]["UpdateOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /**
+         * UpdateOut
+         * @description One entry of a service's update history.
+         */
+        UpdateOut: {
+            /** Actor Label */
+            actor_label: string | null;
+            /**
+             * Can Rollback
+             * @description Every previous image of this update is still on the node.
+             * @default false
+             */
+            can_rollback: boolean;
+            /**
+             * Containers
+             * @description Per compose service: container, image, changed, from/to {image_id, digest}.
+             */
+            containers: {
+                [key: string]: unknown;
+            };
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: number;
+            /** Job Id */
+            job_id: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "update" | "rollback";
+            /** Reason */
+            reason: string | null;
+            /**
+             * Result
+             * @enum {string}
+             */
+            result: "running" | "succeeded" | "rolled_back" | "failed";
+            /** Rolled Back */
+            rolled_back: boolean;
+            /** Service Id */
+            service_id: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Triggered By
+             * @enum {string}
+             */
+            triggered_by: "user" | "schedule";
+        };
+        /**
+         * UpdatePolicyIn
+         * @description `PUT /api/v1/services/{id}/update-policy`.
+         */
+        UpdatePolicyIn: {
+            maintenance_window?: components["schemas"]["MaintenanceWindow"] | null;
+            /**
+             * Mode
+             * @default off
+             * @enum {string}
+             */
+            mode: "off" | "notify" | "auto";
+            /**
+             * Remove Old Images
+             * @default false
+             */
+            remove_old_images: boolean;
+            schedule?: components["schemas"]["ScheduleSpec"];
+            verify?: components["schemas"]["VerifySettings"];
+        };
+        /** UpdatePolicyOut */
+        UpdatePolicyOut: {
+            /** Last Check */
+            last_check?: {
+                [key: string]: unknown;
+            };
+            maintenance_window?: components["schemas"]["MaintenanceWindow"] | null;
+            /**
+             * Mode
+             * @default off
+             * @enum {string}
+             */
+            mode: "off" | "notify" | "auto";
+            /**
+             * Next Run At
+             * @description When the next scheduled check runs (null when mode is off).
+             */
+            next_run_at?: string | null;
+            /**
+             * Remove Old Images
+             * @default false
+             */
+            remove_old_images: boolean;
+            schedule?: components["schemas"]["ScheduleSpec"];
+            /** Service Id */
+            service_id: number;
+            /** Updated At */
+            updated_at?: string | null;
+            /** Updated By */
+            updated_by?: string | null;
+            verify?: components["schemas"]["VerifySettings"];
+        };
+        /** UpdatesCheckRequest */
+        UpdatesCheckRequest: {
+            /**
+             * Node Id
+             * @description Only services on this node.
+             */
+            node_id?: number | null;
+        };
+        /** UserCreate */
+        UserCreate: {
+            /** Display Name */
+            display_name?: string | null;
+            /** Email */
+            email: string;
+            /** Password */
+            password: string;
+            /** Role */
+            role: string;
+        };
+        /** UserList */
+        UserList: {
+            /** Items */
+            items: components["schemas"]["UserOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /**
+         * UserOut
+         * @description A user as the API shows it (never the password hash).
+         */
+        UserOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Display Name */
+            display_name: string | null;
+            /** Email */
+            email: string;
+            /** Id */
+            id: number;
+            /** Is Active */
+            is_active: boolean;
+            /** Last Login At */
+            last_login_at: string | null;
+            /** Role */
+            role: string;
+        };
+        /** UserSessionList */
+        UserSessionList: {
+            /** Items */
+            items: components["schemas"]["UserSessionOut"][];
+        };
+        /**
+         * UserSessionOut
+         * @description One login session of a user, as an admin sees it.
+         */
+        UserSessionOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Id */
+            id: string;
+            /** Ip */
+            ip: string | null;
+            /**
+             * Last Used At
+             * Format: date-time
+             */
+            last_used_at: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /** Revoked Reason */
+            revoked_reason: string | null;
+            /** User Agent */
+            user_agent: string | null;
+        };
+        /**
+         * UserUpdate
+         * @description An admin's edit. A role change, disabling or a new password ends the user's sessions.
+         */
+        UserUpdate: {
+            /** Display Name */
+            display_name?: string | null;
+            /** Is Active */
+            is_active?: boolean | null;
+            /** Password */
+            password?: string | null;
+            /** Role */
+            role?: string | null;
+        };
         /** ValidateRequest */
         ValidateRequest: {
             /** Compose */
@@ -1484,6 +4119,126 @@ export interface components {
             /** Valid */
             valid: boolean;
         };
+        /** VerifySettings */
+        VerifySettings: {
+            /**
+             * Settle S
+             * @description A container without one must keep running, without restarting, this long.
+             * @default 10
+             */
+            settle_s: number;
+            /**
+             * Timeout S
+             * @description A container with a healthcheck must be healthy within this time.
+             * @default 60
+             */
+            timeout_s: number;
+        };
+        /** VolumeCreate */
+        VolumeCreate: {
+            /**
+             * Driver
+             * @default local
+             */
+            driver: string;
+            /**
+             * Driver Opts
+             * @default {}
+             */
+            driver_opts: {
+                [key: string]: string;
+            };
+            /**
+             * Labels
+             * @default {}
+             */
+            labels: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+        };
+        /** VolumeDetail */
+        VolumeDetail: {
+            /** Containers */
+            containers: components["schemas"]["ContainerRef"][];
+            /** Created */
+            created: string | null;
+            /** Driver */
+            driver: string;
+            /** In Use */
+            in_use: boolean;
+            /** Inspect */
+            inspect: {
+                [key: string]: unknown;
+            };
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Mountpoint */
+            mountpoint: string | null;
+            /** Name */
+            name: string;
+            /** Options */
+            options: {
+                [key: string]: string;
+            };
+            /** Scope */
+            scope: string | null;
+            /**
+             * Services
+             * @description Services whose definition names it.
+             */
+            services: components["schemas"]["ServiceRef"][];
+            /**
+             * Size Bytes
+             * @description Only with `with_sizes=true` (from `docker system df`).
+             */
+            size_bytes?: number | null;
+        };
+        /** VolumeList */
+        VolumeList: {
+            /** Items */
+            items: components["schemas"]["VolumeOut"][];
+            /** Total */
+            total: number;
+        };
+        /** VolumeOut */
+        VolumeOut: {
+            /** Containers */
+            containers: components["schemas"]["ContainerRef"][];
+            /** Created */
+            created: string | null;
+            /** Driver */
+            driver: string;
+            /** In Use */
+            in_use: boolean;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Mountpoint */
+            mountpoint: string | null;
+            /** Name */
+            name: string;
+            /** Options */
+            options: {
+                [key: string]: string;
+            };
+            /** Scope */
+            scope: string | null;
+            /**
+             * Services
+             * @description Services whose definition names it.
+             */
+            services: components["schemas"]["ServiceRef"][];
+            /**
+             * Size Bytes
+             * @description Only with `with_sizes=true` (from `docker system df`).
+             */
+            size_bytes?: number | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1493,6 +4248,84 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    delete_artifact_api_v1_artifacts__artifact_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                artifact_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    download_artifact_api_v1_artifacts__artifact_id__download_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                artifact_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_events_api_v1_audit_get: {
         parameters: {
             query?: {
@@ -1760,6 +4593,199 @@ export interface operations {
             };
         };
     };
+    mfa_status_api_v1_auth_mfa_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    mfa_confirm_api_v1_auth_mfa_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaConfirmRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    mfa_disable_api_v1_auth_mfa_disable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaDisableRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    mfa_enroll_api_v1_auth_mfa_enroll_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaEnrollRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaEnrollment"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    change_password_api_v1_auth_password_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChangeRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     refresh_api_v1_auth_refresh_post: {
         parameters: {
             query?: never;
@@ -1798,6 +4824,705 @@ export interface operations {
                      *     }
                      */
                     "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_sessions_api_v1_auth_sessions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOut"][];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    revoke_other_sessions_api_v1_auth_sessions_revoke_others_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedCount"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    revoke_session_api_v1_auth_sessions__session_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_hosts_api_v1_hosts_get: {
+        parameters: {
+            query?: {
+                /** @description Part of the hostname, address or notes */
+                q?: string | null;
+                environment?: string | null;
+                /** @description Hosts with this tag */
+                tag?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_host_api_v1_hosts_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HostCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    bulk_tag_hosts_api_v1_hosts_bulk_tag_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkTagRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkTagResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    export_hosts_api_v1_hosts_export_get: {
+        parameters: {
+            query?: {
+                /** @description Part of the hostname, address or notes */
+                q?: string | null;
+                environment?: string | null;
+                /** @description Hosts with this tag */
+                tag?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    host_facets_api_v1_hosts_facets_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostFacets"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    import_hosts_api_v1_hosts_import_post: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Body over DOCKYARD_HOST_IMPORT_MAX_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_ssh_template_api_v1_hosts_ssh_template_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshTemplateOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_ssh_template_api_v1_hosts_ssh_template_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SshTemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshTemplateOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_host_api_v1_hosts__host_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_host_api_v1_hosts__host_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_host_api_v1_hosts__host_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HostPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_artifacts_api_v1_hosts__host_id__artifacts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    upload_artifact_api_v1_hosts__host_id__artifacts_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over DOCKYARD_ARTIFACT_MAX_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_ssh_command_api_v1_hosts__host_id__ssh_command_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshCommandOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Validation Error */
@@ -1976,6 +5701,484 @@ export interface operations {
             };
         };
     };
+    cleanup_api_v1_nodes__node_id__cleanup_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CleanupRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CleanupPlanOut"];
+                };
+            };
+            /** @description Cleanup started as a job. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_cleanup_policy_api_v1_nodes__node_id__cleanup_policy_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CleanupPolicyOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_cleanup_policy_api_v1_nodes__node_id__cleanup_policy_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CleanupPolicyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CleanupPolicyOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_images_api_v1_nodes__node_id__images_get: {
+        parameters: {
+            query?: {
+                search?: string | null;
+                dangling?: boolean | null;
+                in_use?: boolean | null;
+                /** @description Only objects with this label (`key` or `key=value`). */
+                label?: string | null;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    pull_image_api_v1_nodes__node_id__images_pull_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PullRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_image_api_v1_nodes__node_id__images__image_ref__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                image_ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    remove_image_api_v1_nodes__node_id__images__image_ref__delete: {
+        parameters: {
+            query?: {
+                force?: boolean;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                image_ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_networks_api_v1_nodes__node_id__networks_get: {
+        parameters: {
+            query?: {
+                search?: string | null;
+                /** @description Only objects with this label (`key` or `key=value`). */
+                label?: string | null;
+                in_use?: boolean | null;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_network_api_v1_nodes__node_id__networks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NetworkCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_network_api_v1_nodes__node_id__networks__network_ref__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                network_ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    remove_network_api_v1_nodes__node_id__networks__network_ref__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                network_ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_unmanaged_api_v1_nodes__node_id__unmanaged_get: {
         parameters: {
             query?: never;
@@ -1995,6 +6198,177 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["UnmanagedOut"];
                 };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_volumes_api_v1_nodes__node_id__volumes_get: {
+        parameters: {
+            query?: {
+                search?: string | null;
+                /** @description Only objects with this label (`key` or `key=value`). */
+                label?: string | null;
+                in_use?: boolean | null;
+                /** @description Add sizes from `docker system df` (slow on big hosts). */
+                with_sizes?: boolean;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VolumeList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_volume_api_v1_nodes__node_id__volumes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VolumeCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VolumeDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_volume_api_v1_nodes__node_id__volumes__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VolumeDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    remove_volume_api_v1_nodes__node_id__volumes__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Not authenticated */
             401: {
@@ -2036,6 +6410,572 @@ export interface operations {
             };
             /** @description Not authenticated */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_registries_api_v1_registries_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_registry_api_v1_registries_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegistryCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    try_registry_credentials_api_v1_registries_test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegistryTestRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryTestResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_registry_api_v1_registries__registry_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_registry_api_v1_registries__registry_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_registry_api_v1_registries__registry_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegistryPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    test_registry_connection_api_v1_registries__registry_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryTestResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_roles_api_v1_roles_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_role_api_v1_roles_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    permission_catalog_api_v1_roles_permissions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PermissionCatalog"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_role_api_v1_roles__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_role_api_v1_roles__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_role_api_v1_roles__name__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoleUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_schedules_api_v1_schedules_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    run_schedule_now_api_v1_schedules__key__run_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2278,6 +7218,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ServiceDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    check_service_updates_api_v1_services__service_id__check_updates_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateCheckResult"];
                 };
             };
             /** @description Not authenticated */
@@ -2558,6 +7538,257 @@ export interface operations {
             };
         };
     };
+    rollback_api_v1_services__service_id__rollback_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RollbackRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    last_service_update_check_api_v1_services__service_id__update_check_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateCheckResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_update_policy_api_v1_services__service_id__update_policy_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdatePolicyOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_update_policy_api_v1_services__service_id__update_policy_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdatePolicyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdatePolicyOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    run_update_policy_api_v1_services__service_id__update_policy_run_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_updates_api_v1_services__service_id__updates_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     service_action_api_v1_services__service_id___action__post: {
         parameters: {
             query?: never;
@@ -2623,6 +7854,605 @@ export interface operations {
             };
             /** @description Not authenticated */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_tokens_api_v1_tokens_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenOut"][];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_token_api_v1_tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    revoke_token_api_v1_tokens__token_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    check_all_updates_api_v1_updates_check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["UpdatesCheckRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_users_api_v1_users_get: {
+        parameters: {
+            query?: {
+                /** @description Email or name */
+                search?: string | null;
+                role?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_user_api_v1_users_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    my_quota_api_v1_users_me_quota_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_user_api_v1_users__user_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_user_api_v1_users__user_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_grants_api_v1_users__user_id__grants_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    add_grant_api_v1_users__user_id__grants_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    remove_grant_api_v1_users__user_id__grants__grant_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+                grant_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_quota_api_v1_users__user_id__quota_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_quota_api_v1_users__user_id__quota_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    user_sessions_api_v1_users__user_id__sessions_get: {
+        parameters: {
+            query?: {
+                include_ended?: boolean;
+            };
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserSessionList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,6 +18,7 @@ import { EmptyState } from "@/components/EmptyState";
 import { EngineCard } from "@/components/EngineCard";
 import { EngineUnreachable } from "@/components/EngineUnreachable";
 import { ErrorState } from "@/components/ErrorState";
+import { SchedulesCard } from "@/components/jobs/SchedulesCard";
 import { KeyValueGrid } from "@/components/KeyValue";
 import { PageHeader } from "@/components/PageHeader";
 import { NodeStatusPill } from "@/components/Pills";
@@ -27,6 +28,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/com
 import { Skeleton } from "@/components/ui/skeleton";
 import { formatBytes, formatCount, formatDateTime, formatUptime, formatUtc } from "@/lib/format";
 import { usePageTitle } from "@/lib/pageTitle";
+import { useCan } from "@/lib/permissions";
 
 export function pickLocalNode(nodes: Node[]): Node | undefined {
   return nodes.find((n) => n.kind === "local") ?? nodes[0];
@@ -125,6 +127,8 @@ function RecentActivity() {
 export function DashboardPage() {
   usePageTitle("Dashboard");
   const nodes = useNodes();
+  // The audit log needs `audit:read`; tenants and viewers do not get the card.
+  const canAudit = useCan("audit:read");
   const node = nodes.data ? pickLocalNode(nodes.data.items) : undefined;
 
   if (nodes.isError && !nodes.data) {
@@ -179,7 +183,8 @@ export function DashboardPage() {
         </div>
         <ServerCard />
       </div>
-      <RecentActivity />
+      <SchedulesCard />
+      {canAudit && <RecentActivity />}
     </div>
   );
 }

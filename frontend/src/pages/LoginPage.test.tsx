@@ -75,4 +75,55 @@ describe("LoginPage", () => {
     expect(session.getAccessToken()).toBe("a1");
     expect(localStorage.getItem(REFRESH_TOKEN_KEY)).toBe("r1");
   });
+
+  it("asks for the MFA code when the server answers mfa_required, then signs in with it", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const bodies: unknown[] = [];
+    const router = renderLogin(async (req) => {
+      const body = (await req.json()) as { otp?: string };
+      bodies.push(body);
+      if (!body.otp) {
+        return json(401, { error: { code: "mfa_required", message: "Enter the code.", details: {} } });
+      }
+      if (body.otp === "000000") {
+        return json(401, {
+          error: { code: "invalid_otp", message: "The code is wrong, expired or already used.", details: {} },
+        });
+      }
+      return json(200, { access_token: "a2", refresh_token: "r2", token_type: "bearer", expires_in: 900 });
+    });
+    submit("admin@example.com", "pw");
+    expect(await screen.findByTestId("login-mfa-step")).toHaveTextContent("admin@example.com");
+    expect(screen.queryByTestId("login-error")).toBeNull();
+    expect(screen.queryByTestId("login-password")).toBeNull();
+    const otp = screen.getByTestId("login-otp");
+    expect(otp).toHaveFocus();
+    expect(otp).toHaveAttribute("autocomplete", "one-time-code");
+    expect(screen.getByTestId("login-submit")).toHaveTextContent("Verify");
+
+    fireEvent.change(otp, { target: { value: "000000" } });
+    fireEvent.click(screen.getByTestId("login-submit"));
+    expect(await screen.findByTestId("login-error")).toHaveTextContent("wrong, expired or already used");
+    expect(screen.getByTestId("login-otp")).toHaveValue("");
+    expect(session.getAccessToken()).toBeNull();
+
+    fireEvent.change(screen.getByTestId("login-otp"), { target: { value: " 123456 " } });
+    fireEvent.click(screen.getByTestId("login-submit"));
+    await waitFor(() => expect(router.state.location.pathname).toBe("/audit"));
+    expect(session.getAccessToken()).toBe("a2");
+    expect(bodies).toEqual([
+      { email: "admin@example.com", password: "pw" },
+      { email: "admin@example.com", password: "pw", otp: "000000" },
+      { email: "admin@example.com", password: "pw", otp: "123456" },
+    ]);
+  });
+
+  it("goes back to the password step", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    renderLogin(async () => json(401, { error: { code: "mfa_required", message: "Enter the code.", details: {} } }));
+    submit("admin@example.com", "pw");
+    fireEvent.click(await screen.findByTestId("login-back"));
+    expect(screen.getByTestId("login-password")).toHaveValue("");
+    expect(screen.queryByTestId("login-otp")).toBeNull();
+  });
 });

@@ -1,8 +1,8 @@
 import { useMutation } from "@tanstack/react-query";
-import { AlertCircle, Loader2 } from "lucide-react";
+import { AlertCircle, ArrowLeft, Loader2, ShieldCheck } from "lucide-react";
 import { useState, type FormEvent } from "react";
 import { Navigate, useNavigate, useSearchParams } from "react-router";
-import { loginErrorText } from "@/api/errors";
+import { isApiError, loginErrorText } from "@/api/errors";
 import { useAuth } from "@/auth/AuthProvider";
 import { FullPageSpinner } from "@/auth/RequireAuth";
 import { Logo } from "@/components/Logo";
@@ -20,12 +20,22 @@ export function LoginPage() {
   const next = safeNext(params.get("next"));
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  // Second step when the account has MFA: the server answered `mfa_required`.
+  const [step, setStep] = useState<"password" | "code">("password");
+  const [otp, setOtp] = useState("");
 
   const mutation = useMutation({
     mutationFn: login,
     meta: { toast: false }, // errors are shown inline
     onSuccess: () => void navigate(next, { replace: true }),
-    onError: () => setPassword(""),
+    onError: (err) => {
+      if (isApiError(err) && err.code === "mfa_required") {
+        setStep("code");
+        return;
+      }
+      setOtp("");
+      if (step === "password") setPassword("");
+    },
   });
 
   if (status === "loading") return <FullPageSpinner label="Restoring your session…" />;
@@ -34,10 +44,19 @@ export function LoginPage() {
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
     if (mutation.isPending) return;
-    mutation.mutate({ email: email.trim(), password });
+    if (step === "code") mutation.mutate({ email: email.trim(), password, otp: otp.trim() });
+    else mutation.mutate({ email: email.trim(), password });
   };
 
-  const error = mutation.isError ? loginErrorText(mutation.error) : null;
+  const backToPassword = () => {
+    setStep("password");
+    setOtp("");
+    setPassword("");
+    mutation.reset();
+  };
+
+  const mfaPrompt = mutation.isError && isApiError(mutation.error) && mutation.error.code === "mfa_required";
+  const error = mutation.isError && !mfaPrompt ? loginErrorText(mutation.error) : null;
 
   return (
     <div className="flex min-h-svh flex-col items-center justify-center bg-background px-4 py-10">
@@ -51,6 +70,8 @@ export function LoginPage() {
           className="space-y-4 rounded-xl border bg-card p-6 shadow-sm"
           aria-describedby={error ? "login-error" : undefined}
         >
+          {step === "password" ? (
+            <>
           <div className="space-y-1.5">
             <Label htmlFor="email">Email</Label>
             <Input
@@ -83,6 +104,37 @@ export function LoginPage() {
               aria-invalid={error ? true : undefined}
             />
           </div>
+            </>
+          ) : (
+            <div className="space-y-3" data-testid="login-mfa-step">
+              <div className="flex gap-2 rounded-md border bg-muted/40 px-3 py-2 text-sm">
+                <ShieldCheck className="mt-0.5 size-4 shrink-0 text-primary" />
+                <span>
+                  Two-factor authentication is on for <span className="font-medium">{email.trim()}</span>. Enter
+                  the 6-digit code from your authenticator app, or one of your recovery codes.
+                </span>
+              </div>
+              <div className="space-y-1.5">
+                <Label htmlFor="otp">Authentication code</Label>
+                <Input
+                  id="otp"
+                  name="otp"
+                  inputMode="numeric"
+                  autoComplete="one-time-code"
+                  autoCapitalize="none"
+                  spellCheck={false}
+                  autoFocus
+                  required
+                  maxLength={32}
+                  placeholder="123456"
+                  value={otp}
+                  onChange={(e) => setOtp(e.target.value)}
+                  data-testid="login-otp"
+                  aria-invalid={error ? true : undefined}
+                />
+              </div>
+            </div>
+          )}
           {error && (
             <div
               id="login-error"
@@ -96,8 +148,19 @@ export function LoginPage() {
           )}
           <Button type="submit" className="w-full" disabled={mutation.isPending} data-testid="login-submit">
             {mutation.isPending && <Loader2 className="animate-spin" />}
-            {mutation.isPending ? "Signing in…" : "Sign in"}
+            {mutation.isPending ? "Signing in…" : step === "code" ? "Verify" : "Sign in"}
           </Button>
+          {step === "code" && (
+            <Button
+              type="button"
+              variant="ghost"
+              className="w-full"
+              onClick={backToPassword}
+              data-testid="login-back"
+            >
+              <ArrowLeft /> Use another account
+            </Button>
+          )}
         </form>
       </div>
     </div>

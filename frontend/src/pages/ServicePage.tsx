@@ -1,4 +1,4 @@
-import { ArrowLeft, Box, FileCode2, History, Layers, ListChecks, ScrollText, Settings2 } from "lucide-react";
+import { ArrowLeft, Box, FileCode2, History, Layers, ListChecks, PackageCheck, ScrollText, Settings2 } from "lucide-react";
 import { useEffect, useState } from "react";
 import { Link, useBlocker, useNavigate, useParams } from "react-router";
 import { isApiError } from "@/api/errors";
@@ -11,6 +11,7 @@ import { ErrorState } from "@/components/ErrorState";
 import { AdoptNotice } from "@/components/services/AdoptNotice";
 import { ServiceHeaderActions } from "@/components/services/ServiceActions";
 import { ActiveJobSpinner, DriftBadge, RelativeTime, ServiceStatusPill } from "@/components/services/ServiceBits";
+import { CheckUpdatesButton, UpdateAvailableBadge } from "@/components/services/UpdateCheck";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
@@ -23,12 +24,14 @@ import { LogsTab } from "./service/LogsTab";
 import { OverviewTab } from "./service/OverviewTab";
 import { RevisionsTab } from "./service/RevisionsTab";
 import { SettingsTab } from "./service/SettingsTab";
+import { UpdatesTab } from "./service/UpdatesTab";
 
 const TABS = [
   { value: "overview", label: "Overview", icon: Box },
   { value: "logs", label: "Logs", icon: ScrollText },
   { value: "definition", label: "Definition", icon: FileCode2 },
   { value: "revisions", label: "Revisions", icon: History },
+  { value: "updates", label: "Updates", icon: PackageCheck },
   { value: "jobs", label: "Jobs", icon: ListChecks },
   { value: "settings", label: "Settings", icon: Settings2 },
 ] as const;
@@ -130,6 +133,7 @@ export function ServicePage() {
             </h2>
             <ServiceStatusPill status={s.status} />
             {s.drift && <DriftBadge reasons={s.drift_reasons} />}
+            <UpdateAvailableBadge available={s.update_available} />
             {job && <ActiveJobSpinner job={job} />}
           </div>
           <p className="flex flex-wrap items-center gap-x-2 gap-y-1 text-sm text-muted-foreground">
@@ -144,7 +148,10 @@ export function ServicePage() {
             </span>
           </p>
         </div>
-        <ServiceHeaderActions service={s} />
+        <div className="flex flex-wrap items-center gap-2">
+          <CheckUpdatesButton serviceId={s.id} />
+          <ServiceHeaderActions service={s} />
+        </div>
       </div>
 
       <AdoptNotice key={id} />
@@ -169,6 +176,9 @@ export function ServicePage() {
         </TabsContent>
         <TabsContent value="revisions">
           <RevisionsTab service={s} />
+        </TabsContent>
+        <TabsContent value="updates">
+          <UpdatesTab service={s} />
         </TabsContent>
         <TabsContent value="jobs">
           <JobsTab service={s} />

@@ -35,13 +35,16 @@ function service(over: Partial<ServiceOut>): ServiceOut {
   };
 }
 
-function renderAt(url: string, services: ServiceOut[]) {
+const ADMIN_ME = { id: 1, email: "a@x", display_name: null, role: "admin", last_login_at: null, created_at: "2025-01-01T00:00:00Z", permissions: ["services:read", "services:create", "services:adopt", "services:deploy", "services:update", "services:delete"], sees_all_services: true };
+
+function renderAt(url: string, services: ServiceOut[], me: object = ADMIN_ME) {
   vi.stubGlobal(
     "fetch",
     vi.fn(async (req: Request) => {
       const path = new URL(req.url).pathname;
       if (path === "/api/v1/services") return json({ items: services, total: services.length, limit: 500, offset: 0 });
       if (path === "/api/v1/nodes") return json({ items: [], total: 0, limit: 200, offset: 0 });
+      if (path === "/api/v1/auth/me") return json(me);
       return json({ error: { code: "not_found", message: "nope" } }, 404);
     }),
   );
@@ -68,7 +71,7 @@ describe("ServicesPage", () => {
     ]);
     const rows = await screen.findAllByTestId("service-row");
     expect(rows).toHaveLength(2);
-    expect(screen.getByTestId("adopt-button")).toHaveAttribute("href", "/services/adopt");
+    expect(await screen.findByTestId("adopt-button")).toHaveAttribute("href", "/services/adopt");
     expect(within(rows[0]!).getByTestId("service-name-link")).toHaveAttribute("href", "/services/1");
     expect(within(rows[0]!).getByTestId("service-status")).toHaveTextContent("Running");
     expect(within(rows[0]!).getByRole("link", { name: "8080→80" })).toHaveAttribute("href", `http://${window.location.hostname}:8080`);
@@ -88,8 +91,23 @@ describe("ServicesPage", () => {
   it("offers create and import when there are no services", async () => {
     renderAt("/services", []);
     const empty = await screen.findByTestId("services-empty");
-    expect(within(empty).getByTestId("create-service-button")).toHaveAttribute("href", "/services/new");
+    expect(await within(empty).findByTestId("create-service-button")).toHaveAttribute("href", "/services/new");
     expect(within(empty).getByTestId("import-compose-button")).toHaveAttribute("href", "/services/new?mode=compose");
     expect(within(empty).getByTestId("adopt-button")).toHaveAttribute("href", "/services/adopt");
+  });
+
+  it("hides what the user may not do", async () => {
+    renderAt("/services", [service({})], { ...ADMIN_ME, role: "viewer", permissions: ["services:read"] });
+    await screen.findByText("web");
+    expect(screen.queryByTestId("create-service-button")).toBeNull();
+    expect(screen.queryByTestId("adopt-button")).toBeNull();
+    expect(screen.queryByTestId("action-stop")).toBeNull();
+    expect(screen.queryByTestId("action-restart")).toBeNull();
+  });
+
+  it("does not offer tenants to adopt containers", async () => {
+    renderAt("/services", [service({})], { ...ADMIN_ME, role: "user", sees_all_services: false });
+    expect(await screen.findByTestId("create-service-button")).toBeInTheDocument();
+    expect(screen.queryByTestId("adopt-button")).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 import { FileUp, FilterX, HandHelping, Layers, Plus, Search, SearchX } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { useNodes } from "@/api/queries";
+import { useMe, useNodes } from "@/api/queries";
 import { usePollInterval } from "@/api/realtimeQueries";
 import { useServices } from "@/api/serviceQueries";
 import type { ServiceOut } from "@/api/types";
@@ -10,12 +10,14 @@ import { ErrorState } from "@/components/ErrorState";
 import { PageHeader } from "@/components/PageHeader";
 import { ServiceRowActions } from "@/components/services/ServiceActions";
 import { ActiveJobSpinner, DriftBadge, ImageList, PortLinks, RelativeTime, ServiceStatusPill } from "@/components/services/ServiceBits";
+import { UpdateAvailableBadge } from "@/components/services/UpdateCheck";
 import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { Input, NativeSelect } from "@/components/ui/input";
 import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { usePageTitle } from "@/lib/pageTitle";
+import { hasPermission } from "@/lib/permissions";
 import { activeJob, matchesStatusFilter, parseStatusFilter, SERVICE_STATUSES, statusView, type StatusFilter } from "@/lib/serviceStatus";
 import { useMediaQuery } from "@/lib/useMediaQuery";
 import { cn } from "@/lib/utils";
@@ -97,6 +99,7 @@ function ServicesTable({ services, nodeName, showNode }: { services: ServiceOut[
                 <div className="flex flex-wrap items-center gap-1.5">
                   <ServiceStatusPill status={s.status} />
                   {s.drift && <DriftBadge reasons={s.drift_reasons} />}
+                  <UpdateAvailableBadge available={s.update_available} />
                 </div>
               </TableCell>
               <TableCell>
@@ -140,6 +143,7 @@ function ServiceCards({ services, nodeName }: { services: ServiceOut[]; nodeName
             <div className="flex shrink-0 flex-wrap justify-end gap-1.5">
               <ServiceStatusPill status={s.status} />
               {s.drift && <DriftBadge reasons={s.drift_reasons} />}
+              <UpdateAvailableBadge available={s.update_available} />
             </div>
           </div>
           <dl className="mt-3 grid grid-cols-3 gap-2 text-xs">
@@ -245,8 +249,15 @@ export function ServicesPage() {
     return { total: services.data?.total ?? 0, running };
   }, [all, services.data?.total]);
 
-  const actions = (
+  // The server decides; the UI only hides what would be refused (or, for tenants, adopting
+  // containers they do not own).
+  const me = useMe();
+  const canCreate = hasPermission(me.data?.permissions, "services:create");
+  const canAdopt =
+    hasPermission(me.data?.permissions, "services:adopt") && me.data?.sees_all_services !== false;
+  const actions = !canCreate ? null : (
     <>
+      {canAdopt && (
       <Button variant="outline" asChild data-testid="adopt-button">
         <Link to="/services/adopt">
           <HandHelping />
@@ -256,6 +267,7 @@ export function ServicesPage() {
           </span>
         </Link>
       </Button>
+      )}
       <Button variant="outline" asChild data-testid="import-compose-button">
         <Link to="/services/new?mode=compose">
           <FileUp />

@@ -99,12 +99,12 @@ class ApiClient:
                 {},
             ) from None
 
-    def login(self, email: str, password: str) -> None:
-        response = httpx.post(
-            f"{self.server}/api/v1/auth/login",
-            json={"email": email, "password": password},
-            timeout=self.timeout_s,
-        )
+    def login(self, email: str, password: str, otp: str | None = None) -> None:
+        """Sign in; with MFA on and no `otp` this raises `ApiError` code `mfa_required`."""
+        body = {"email": email, "password": password}
+        if otp:
+            body["otp"] = otp
+        response = httpx.post(f"{self.server}/api/v1/auth/login", json=body, timeout=self.timeout_s)
         self._raise_for(response)
         tokens = response.json()
         self.access_token = tokens["access_token"]

@@ -73,8 +73,15 @@ def login(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    otp: Annotated[
+        str | None,
+        typer.Option("--otp", help="MFA code (asked for when needed and not given)."),
+    ] = None,
 ) -> None:
-    """Sign in to a server; the refresh token is stored (0600) for later commands."""
+    """Sign in to a server; the refresh token is stored (0600) for later commands.
+
+    For scripts, prefer a personal API token in `DOCKYARD_TOKEN` (no login needed).
+    """
     password = (
         sys.stdin.readline().rstrip("\r\n")
         if password_stdin
@@ -82,7 +89,17 @@ def login(
     )
     client = ApiClient(server=server.rstrip("/"))
     try:
-        client.login(email, password)
+        try:
+            client.login(email, password, otp)
+        except ApiError as exc:
+            if exc.code != "mfa_required" or otp:
+                raise
+            code = (
+                sys.stdin.readline().strip()
+                if password_stdin
+                else typer.prompt("Authentication code (or recovery code)")
+            )
+            client.login(email, password, code)
     except ApiError as exc:
         raise _fail(exc) from exc
     typer.echo(f"signed in to {client.server}; credentials in {credentials_path()}")

@@ -79,9 +79,13 @@ class DockerEngine:
                     str(exc.explanation or "The object does not exist on the engine.")
                 ) from exc
             except APIError as exc:
+                # The engine refusing the request's own values (400) or the object's state
+                # (409) is the caller's problem, not a bad gateway.
+                status = {400: 422, 409: 409}.get(exc.status_code or 0)
                 raise EngineRequestError(
                     f"The Docker engine refused the request: {exc.explanation or exc}",
                     details={"status": exc.status_code},
+                    status_code=status,
                 ) from exc
             except (DockerException, RequestsConnectionError, ReadTimeout, OSError) as exc:
                 self._reset_client()
@@ -219,18 +223,26 @@ class DockerEngine:
             return None
 
     async def pull_image(
-        self, reference: str, on_progress: Callable[[dict[str, Any]], None] | None = None
+        self,
+        reference: str,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        auth_config: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Pull `reference` (tag defaults to `latest`), reporting each progress message.
 
         `on_progress` is called on the event loop, never from the worker thread.
+        `auth_config` (`username`, `password`, `serveraddress`) authenticates to the
+        registry (see `registries.service.auth_config_for`).
         """
         loop = asyncio.get_running_loop()
         repository, tag = split_reference(reference)
 
         def pull(client: docker.DockerClient) -> dict[str, Any]:
             last: dict[str, Any] = {}
-            for message in client.api.pull(repository, tag=tag, stream=True, decode=True):
+            for message in client.api.pull(
+                repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+            ):
                 if "error" in message:
                     raise EngineRequestError(
                         f"Pulling {reference} failed: {message['error']}",
@@ -247,6 +259,39 @@ class DockerEngine:
         """Close the client and stop the thread pool."""
         self._reset_client()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ---- images, volumes, networks, cleanup (images package) ------------------------------
+
+    async def list_images(
+        self, *, all: bool = False, filters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """`GET /images/json` (top-level images; `all` adds intermediate layers)."""
+        return await self.call(lambda c: list(c.api.images(all=all, filters=filters)))
+
+    async def remove_image(self, image: str, *, force: bool = False) -> list[dict[str, Any]]:
+        """`DELETE /images/{image}`; the engine's list of untagged and deleted entries."""
+        result = await self.call(lambda c: c.api.remove_image(image, force=force))
+        return list(result or [])
+
+    async def list_volumes(self, *, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """`GET /volumes` (no sizes: those come from `system_df`)."""
+        result = await self.call(lambda c: c.api.volumes(filters=filters))
+        return list((result or {}).get("Volumes") or [])
+
+    async def list_networks(self, *, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """`GET /networks`."""
+        return await self.call(lambda c: list(c.api.networks(filters=filters)))
+
+    async def system_df(self) -> dict[str, Any]:
+        """`GET /system/df`: sizes of images, containers, volumes, build cache (slow)."""
+        return await self.call(lambda c: c.api.df())
+
+    async def prune_build_cache(self, *, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`POST /build/prune` (e.g. `filters={"id": [...]}` removes those records only)."""
+        result = await self.call(
+            lambda c: c.api.prune_builds(filters=filters)  # type: ignore[arg-type]
+        )
+        return dict(result or {})
 
 
 class EngineRegistry:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -145,6 +146,18 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # SQLite cannot bind an integer beyond 64 bits (an id like 99999999999999999999).
+        return _out_of_range()
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # PostgreSQL (asyncpg) refuses an integer beyond the column's range before the query.
+        if "out of int" in str(exc.orig) or isinstance(exc.orig, OverflowError):
+            return _out_of_range()
+        return await _unhandled(request, exc)
+
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
@@ -157,6 +170,18 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             status_code=500,
         )
+
+
+def _out_of_range() -> JSONResponse:
+    """422 for a number in the request that no stored value can have."""
+    return JSONResponse(
+        error_body(
+            "validation_error",
+            "A number in the request is out of range.",
+            {"errors": [{"path": "request", "message": "number out of range"}]},
+        ),
+        status_code=422,
+    )
 
 
 class ErrorBody(BaseModel):

@@ -23,11 +23,14 @@ from urllib.parse import urlsplit
 
 import structlog
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from dockyard.auth.service import AuthService, Principal
+from dockyard.access.service import sees_all, service_permissions
+from dockyard.auth.service import SESSIONS_REVOKED_EVENT, AuthService, Principal
 from dockyard.engine.streams import LogLine, open_log_stream
 from dockyard.kit.clock import utcnow
+from dockyard.kit.db import write_generation
 from dockyard.kit.errors import AuthenticationError, DockyardError
 from dockyard.kit.events import EventBus, Subscription
 from dockyard.realtime.schemas import (
@@ -38,11 +41,14 @@ from dockyard.realtime.schemas import (
     TicketOut,
 )
 from dockyard.realtime.tickets import TicketStore
+from dockyard.services.models import Service
 
 log = structlog.get_logger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 EngineUrlFor = Callable[[int], str | Awaitable[str | None] | None]
+# (node id, container id or name) -> the Dockyard service id of that container, if any.
+ContainerServiceFor = Callable[[int, str], int | None]
 
 DEFAULT_EVENT_PREFIXES = ("service.", "container.", "job.", "audit.", "node.")
 # WebSocket close codes (RFC 6455).
@@ -53,6 +59,16 @@ INTERNAL_ERROR = 1011
 SEND_TIMEOUT_S = 30.0
 MAX_LINES_PER_FRAME = 500
 MAX_FRAME_CHARS = 256 * 1024
+
+
+# The permission an event family needs (service events also need to see the service).
+_EVENT_PERMISSIONS = {
+    "audit": "audit:read",
+    "node": "nodes:read",
+    "job": "jobs:read",
+    "service": "services:read",
+    "container": "services:read",
+}
 
 
 class _PeerGoneError(Exception):
@@ -143,13 +159,17 @@ class RealtimeHub:
         ticket_ttl_s: float = 30.0,
         auth_timeout_s: float = 5.0,
         ping_interval_s: float = 25.0,
-        session_check_s: float = 60.0,
+        # Fallback re-check of the session (revocations by another process); revocations
+        # in this process close sockets at once through `auth.sessions_revoked`.
+        session_check_s: float = 2.0,
         max_log_streams: int = 10,
         max_message_bytes: int = 64 * 1024,
         event_prefixes: Sequence[str] = DEFAULT_EVENT_PREFIXES,
         tickets: TicketStore | None = None,
+        container_service: ContainerServiceFor | None = None,
     ) -> None:
         self.bus = bus
+        self.container_service = container_service
         self.auth = auth
         self.engine_url_for = engine_url_for
         self.allowed_origins = list(allowed_origins)
@@ -277,6 +297,8 @@ class _Connection:
         self._close_code: tuple[int, str] | None = None
         self._closing = asyncio.Event()
         self._peer_gone = False
+        # service id -> (generation of the services table, visible to this principal)
+        self._visible: dict[int, tuple[int, bool]] = {}
 
     # -- plumbing
 
@@ -418,10 +440,59 @@ class _Connection:
             if subscription.overflowed > reported:
                 await self.send({"type": "overflow", "dropped": subscription.overflowed - reported})
                 reported = subscription.overflowed
+            if event.type == SESSIONS_REVOKED_EVENT:
+                if self._revoked_by(event.data):
+                    self.request_close(POLICY_VIOLATION, "session revoked")
+                    return
+                continue
             if not event.type.startswith(self.hub.event_prefixes):
                 continue
-            if self.topics.matches(event.type):
+            if self.topics.matches(event.type) and await self._may_see(event.type, event.data):
                 await self.send(event.to_json())
+
+    async def _may_see(self, event_type: str, data: Any) -> bool:
+        """Whether this connection's principal may receive the event (per service)."""
+        principal = self.principal
+        needed = _EVENT_PERMISSIONS.get(event_type.split(".", 1)[0])
+        if needed is not None and not principal.can(needed):
+            return False
+        service_id = data.get("service_id") if isinstance(data, dict) else None
+        if sees_all(principal):
+            return True
+        if event_type.startswith(("audit.", "node.")):
+            return needed is not None
+        if not isinstance(service_id, int):
+            return False  # not about a service this tenant could see
+        return await self._service_visible(service_id)
+
+    async def _service_visible(self, service_id: int) -> bool:
+        generation = write_generation(("services",))
+        cached = self._visible.get(service_id)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        async with self.hub.auth.db.read_session() as session:
+            row = (
+                await session.execute(
+                    select(Service.id, Service.node_id, Service.owner_id).where(
+                        Service.id == service_id
+                    )
+                )
+            ).one_or_none()
+        visible = row is not None and (
+            service_permissions(self.principal, service_id=row[0], node_id=row[1], owner_id=row[2])
+            is not None
+        )
+        if len(self._visible) > 10_000:
+            self._visible.clear()
+        self._visible[service_id] = (generation, visible)
+        return visible
+
+    def _revoked_by(self, data: Any) -> bool:
+        """Whether an `auth.sessions_revoked` event ends this connection's session."""
+        if not isinstance(data, dict) or data.get("user_id") != self.principal.user.id:
+            return False
+        session_ids = data.get("session_ids")
+        return session_ids is None or self.principal.session_id in session_ids
 
     async def _ping(self) -> None:
         while True:
@@ -433,8 +504,9 @@ class _Connection:
             await asyncio.sleep(self.hub.session_check_s)
             try:
                 self.principal = await self.hub.auth.principal_for_session(
-                    self.principal.user.id, self.principal.session_id
+                    self.principal.user.id, self.principal.session_id, fresh=True
                 )
+                self._visible.clear()  # grants may have changed
             except AuthenticationError as exc:
                 with contextlib.suppress(_PeerGoneError):
                     await self.error(exc.code, exc.message)
@@ -454,11 +526,26 @@ class _Connection:
                 id=msg.id,
             )
             return
+        if not self.principal.can("services:logs"):
+            await self.error(
+                "forbidden", "You do not have the 'services:logs' permission.", id=msg.id
+            )
+            return
         url = await self.hub.engine_url(msg.node_id)
         if url is None:
             await self.error("unknown_node", f"Node {msg.node_id} is not known.", id=msg.id)
             return
         containers = list(dict.fromkeys(msg.container_ids))
+        if not sees_all(self.principal):
+            for container in containers:
+                lookup = self.hub.container_service
+                service_id = lookup(msg.node_id, container) if lookup else None
+                if service_id is None or not await self._service_visible(service_id):
+                    # Same answer whether it exists or not.
+                    await self.error(
+                        "unknown_container", f"No container {container[:64]!r}.", id=msg.id
+                    )
+                    return
         follow = _LogFollow(msg.id, msg.node_id, containers)
         self._follows[msg.id] = follow
         await self.send({"type": "logs.started", "id": msg.id, "containers": containers})

@@ -46,6 +46,7 @@ from dockyard.services.compose import (
     format_duration,
 )
 from dockyard.services.compose.docker_args import NETWORK_LABEL, VOLUME_LABEL
+from dockyard.services.compose.policy import PolicyContext
 from dockyard.services.compose.validate import ENVIRONMENT_KEY
 from dockyard.services.models import Service
 from dockyard.services.schemas import (
@@ -1093,8 +1094,12 @@ async def adopt(
     user: User | None,
     actor: Actor,
     meta: RequestMeta | None = None,
+    policy: PolicyContext | None = None,
 ) -> Adopted:
-    """Create a service from what runs and queue the deploy that takes it over (caller commits)."""
+    """Create a service from what runs and queue the deploy that takes it over (caller commits).
+
+    `policy` (a non-admin's) applies the container security policy and quota to the draft.
+    """
     node = await node_or_404(session, body.node_id)
     engine = runtime.nodes.engine_for(node)
     name = body.name
@@ -1143,6 +1148,7 @@ async def adopt(
         actor=actor,
         meta=meta,
         origin="adopt",
+        policy=policy,
     )
     await record(
         session,

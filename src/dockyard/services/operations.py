@@ -23,6 +23,7 @@ from dockyard.kit.clock import utcnow
 from dockyard.kit.db import publish_after_commit
 from dockyard.kit.errors import DockyardError
 from dockyard.nodes import repository as nodes
+from dockyard.registries.service import auth_config_for
 from dockyard.services import repository
 from dockyard.services.adoption import adopted_containers
 from dockyard.services.compose import (
@@ -253,7 +254,11 @@ class _PullReporter:
 async def _pull(ctx: JobContext, engine: DockerEngine, image: str) -> str | None:
     await ctx.progress(f"Pulling {image}")
     reporter = _PullReporter(ctx, image)
-    last = await _step(ctx, f"Pulling {image}", engine.pull_image(image, reporter))
+    # Credentials of a stored registry matching the image's host, if any.
+    auth = await auth_config_for(ctx.runtime, image)
+    last = await _step(
+        ctx, f"Pulling {image}", engine.pull_image(image, reporter, auth_config=auth)
+    )
     await reporter.drain()
     info = await engine.inspect_image(image)
     digest = next(iter(info.get("RepoDigests") or []), None) if info else None
@@ -486,9 +491,11 @@ async def deploy(ctx: JobContext) -> dict[str, Any]:
 
 @job_handler("service.update")
 async def update(ctx: JobContext) -> dict[str, Any]:
-    """Pull every image, then recreate the containers whose image changed."""
-    target = await _load(ctx, ctx.params.get("revision"))
-    return await _deploy(ctx, target, force_pull=True)
+    """Pull every image, recreate only the containers whose image changed, verify them and
+    roll back by itself on failure (see `dockyard.updates.flow`)."""
+    from dockyard.updates.flow import run_update  # imports this module
+
+    return await run_update(ctx, triggered_by="user")
 
 
 @job_handler("service.pull")
@@ -611,6 +618,10 @@ async def delete(ctx: JobContext) -> dict[str, Any]:
             await ctx.progress(f"Removed network {net['Name']}")
         except StepFailedError as exc:
             await ctx.progress(exc.message, level="warning")
+    from dockyard.updates.flow import remove_rollback_images  # imports this module
+
+    if await remove_rollback_images(engine, target.service.name, list(target.defn.services)):
+        await ctx.progress("Removed the previous images kept for rollbacks")
     removed_volumes: list[str] = []
     if ctx.params.get("remove_volumes"):
         volumes = (await engine.call(lambda c: c.api.volumes(filters=project_filter))).get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.services.models import Service, ServiceRevision
@@ -29,8 +29,11 @@ async def list_page(
     search: str | None,
     limit: int,
     offset: int,
+    where: ColumnElement[bool] | None = None,
 ) -> tuple[Sequence[Service], int]:
     stmt = select(Service)
+    if where is not None:
+        stmt = stmt.where(where)
     if node_id is not None:
         stmt = stmt.where(Service.node_id == node_id)
     if search:

@@ -8,14 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
+from dockyard.access.guard import service_for
+from dockyard.access.service import scope_of, sees_all, visible_filter
 from dockyard.auth.service import Principal
 from dockyard.deps import MetaDep, ReadSessionDep, RuntimeDep, SessionDep, check_permission, require
 from dockyard.jobs.schemas import JobAccepted, JobOut
 from dockyard.kit.errors import DockyardError, ValidationFailedError
 from dockyard.kit.responses import YamlResponse
+from dockyard.quotas.service import audited_policy, policy_context
 from dockyard.services import repository
 from dockyard.services import service as services
 from dockyard.services.compose import ComposeError, parse_definition
+from dockyard.services.compose.policy import PolicyViolationError, enforce_container_policy
 from dockyard.services.definitions import canonical_json, parse_input, port_conflicts
 from dockyard.services.logs import fetch_service_logs, render_json, render_text
 from dockyard.services.schemas import (
@@ -68,7 +72,7 @@ def _if_match_revision(if_match: str | None) -> int | None:
 
 @router.get("", response_model=ServiceList)
 async def list_services(
-    _: Annotated[Principal, Depends(require("services:read"))],
+    principal: Annotated[Principal, Depends(require("services:read"))],
     runtime: RuntimeDep,
     session: ReadSessionDep,
     node_id: int | None = None,
@@ -78,8 +82,15 @@ async def list_services(
 ) -> Response:
     """Services with live status from the state cache."""
     # Already `ServiceList` JSON (cached per query); `response_model` documents it.
+    # Filtered in the query; the cache key includes who sees what (None: everything).
     body = await runtime.service_views.list_json(
-        session, node_id=node_id, search=search, limit=limit, offset=offset
+        session,
+        node_id=node_id,
+        search=search,
+        limit=limit,
+        offset=offset,
+        visible=visible_filter(principal),
+        visibility_key=scope_of(principal).cache_key,
     )
     return Response(content=body, media_type="application/json")
 
@@ -94,9 +105,17 @@ async def create_service(
     response: Response,
 ) -> ServiceDetail:
     """Create a service from a definition object or compose YAML (not deployed yet)."""
-    service = await services.create_service(
-        session, body, user=principal.user, actor=principal.actor, meta=meta
-    )
+    async with audited_policy(session, runtime.db, principal, meta, operation="create"):
+        service = await services.create_service(
+            session,
+            body,
+            user=principal.user,
+            actor=principal.actor,
+            meta=meta,
+            policy=await policy_context(
+                session, principal, runtime.settings, service_name=body.name
+            ),
+        )
     await session.commit()
     response.headers["ETag"] = _etag(service.latest_revision)
     response.headers["Location"] = f"/api/v1/services/{service.id}"
@@ -106,13 +125,20 @@ async def create_service(
 @router.post("/validate", response_model=ValidateResult)
 async def validate_definition(
     body: ValidateRequest,
-    _: Annotated[Principal, Depends(require("services:read"))],
+    principal: Annotated[Principal, Depends(require("services:read"))],
+    runtime: RuntimeDep,
     session: ReadSessionDep,
 ) -> ValidateResult:
-    """Check a definition without saving it (the editor's inline errors)."""
+    """Check a definition without saving it (the editor's inline errors).
+
+    For a non-admin the container security policy is checked too (issues carry its `rule`)
+    and the definition returned is the one that would be saved, forced limits included.
+    """
     try:
         defn = parse_input(definition=body.definition, compose=body.compose, env=body.env)
-    except ValidationFailedError as exc:
+        context = await policy_context(session, principal, runtime.settings)
+        defn = enforce_container_policy(defn, context)
+    except (ValidationFailedError, PolicyViolationError) as exc:
         issues = [DefinitionIssue(**e) for e in exc.details.get("errors", [])]
         return ValidateResult(valid=False, issues=issues, definition=None)
     issues = []
@@ -122,8 +148,13 @@ async def validate_definition(
         ]
         latest = await repository.latest_revisions(session, others)
         try:
+            # A tenant learns that a port is taken, not other people's service names.
+            see_all = sees_all(principal)
             pairs = [
-                (s.name, parse_definition(latest[s.id].definition, validate=False))
+                (
+                    s.name if see_all or s.owner_id == principal.user.id else "another service",
+                    parse_definition(latest[s.id].definition, validate=False),
+                )
                 for s in others
                 if s.id in latest
             ]
@@ -138,13 +169,14 @@ async def validate_definition(
 @router.get("/{service_id}", response_model=ServiceDetail)
 async def get_service(
     service_id: int,
-    _: Annotated[Principal, Depends(require("services:read"))],
+    principal: Annotated[Principal, Depends(require("services:read"))],
+    request: Request,
     runtime: RuntimeDep,
     session: ReadSessionDep,
     response: Response,
 ) -> ServiceDetail:
     """One service with its containers, status, drift and latest definition."""
-    service = await services.get_or_404(session, service_id)
+    service = await service_for(session, service_id, principal, "services:read", request, runtime)
     response.headers["ETag"] = _etag(service.latest_revision)
     return await runtime.service_views.detail(session, service)
 
@@ -154,6 +186,7 @@ async def update_service(
     service_id: int,
     body: ServiceUpdate,
     principal: Annotated[Principal, Depends(require("services:edit"))],
+    request: Request,
     runtime: RuntimeDep,
     session: SessionDep,
     meta: MetaDep,
@@ -161,16 +194,22 @@ async def update_service(
     if_match: Annotated[str | None, Header()] = None,
 ) -> ServiceDetail:
     """Edit a service; a changed definition becomes a new revision (409 when stale)."""
-    service = await services.get_or_404(session, service_id)
-    await services.update_service(
-        session,
-        service,
-        body,
-        expected_revision=_if_match_revision(if_match),
-        user=principal.user,
-        actor=principal.actor,
-        meta=meta,
-    )
+    service = await service_for(session, service_id, principal, "services:edit", request, runtime)
+    async with audited_policy(
+        session, runtime.db, principal, meta, operation="update", target_id=service_id
+    ):
+        await services.update_service(
+            session,
+            service,
+            body,
+            expected_revision=_if_match_revision(if_match),
+            user=principal.user,
+            actor=principal.actor,
+            meta=meta,
+            policy=await policy_context(
+                session, principal, runtime.settings, service_name=service.name
+            ),
+        )
     await session.commit()
     response.headers["ETag"] = _etag(service.latest_revision)
     return await runtime.service_views.detail(session, service)
@@ -192,7 +231,9 @@ async def service_action(
 ) -> JobAccepted:
     """Start an operation as a job: deploy, start, stop, restart, pull, update or delete."""
     await check_permission(principal, ACTION_PERMISSIONS[action], request, runtime)
-    service = await services.get_or_404(session, service_id)
+    service = await service_for(
+        session, service_id, principal, ACTION_PERMISSIONS[action], request, runtime
+    )
     params: dict[str, object] = {}
     if action == "delete" and body is not None and body.remove_volumes:
         if body.confirm != service.name:
@@ -219,12 +260,14 @@ async def service_action(
 )
 async def export_compose(
     service_id: int,
-    _: Annotated[Principal, Depends(require("services:read"))],
+    principal: Annotated[Principal, Depends(require("services:read"))],
+    request: Request,
+    runtime: RuntimeDep,
     session: ReadSessionDep,
     revision: int | None = None,
 ) -> YamlResponse:
     """The service (latest or a given revision) as docker-compose YAML."""
-    service = await services.get_or_404(session, service_id)
+    service = await service_for(session, service_id, principal, "services:read", request, runtime)
     rev = await services.revision_or_404(session, service, revision or service.latest_revision)
     return YamlResponse(
         services.revision_yaml(service, rev),
@@ -235,7 +278,8 @@ async def export_compose(
 @router.get("/{service_id}/logs", response_model=LogsOut)
 async def service_logs(
     service_id: int,
-    _: Annotated[Principal, Depends(require("services:logs"))],
+    principal: Annotated[Principal, Depends(require("services:logs"))],
+    request: Request,
     runtime: RuntimeDep,
     session: ReadSessionDep,
     tail: Annotated[int, Query(ge=1, le=100_000)] = 100,
@@ -245,10 +289,8 @@ async def service_logs(
     download: bool = False,
 ) -> Response:
     """The last `tail` lines of each container of the service, running or stopped."""
-    service = await services.get_or_404(session, service_id)
-    lines = await fetch_service_logs(
-        runtime, service, tail=tail, container=container, since=since, timestamps=timestamps
-    )
+    service = await service_for(session, service_id, principal, "services:logs", request, runtime)
+    lines = await fetch_service_logs(runtime, service, tail=tail, container=container, since=since)
     if download:
         return PlainTextResponse(
             render_text(lines, timestamps=timestamps),
@@ -261,11 +303,13 @@ async def service_logs(
 @router.get("/{service_id}/revisions", response_model=RevisionList)
 async def list_revisions(
     service_id: int,
-    _: Annotated[Principal, Depends(require("services:read"))],
+    principal: Annotated[Principal, Depends(require("services:read"))],
+    request: Request,
+    runtime: RuntimeDep,
     session: ReadSessionDep,
 ) -> RevisionList:
     """Every saved revision, newest first."""
-    service = await services.get_or_404(session, service_id)
+    service = await service_for(session, service_id, principal, "services:read", request, runtime)
     rows = await repository.revisions(session, service.id)
     return RevisionList(
         items=[RevisionOut.model_validate(r) for r in rows],
@@ -277,13 +321,15 @@ async def list_revisions(
 @router.get("/{service_id}/revisions/diff", response_model=RevisionDiff)
 async def diff_revisions(
     service_id: int,
-    _: Annotated[Principal, Depends(require("services:read"))],
+    principal: Annotated[Principal, Depends(require("services:read"))],
+    request: Request,
+    runtime: RuntimeDep,
     session: ReadSessionDep,
     from_: Annotated[int, Query(alias="from", ge=1)],
     to: Annotated[int, Query(ge=1)],
 ) -> RevisionDiff:
     """A unified diff between two revisions' compose YAML."""
-    service = await services.get_or_404(session, service_id)
+    service = await service_for(session, service_id, principal, "services:read", request, runtime)
     return await services.diff_revisions(session, service, from_, to)
 
 
@@ -291,11 +337,13 @@ async def diff_revisions(
 async def get_revision(
     service_id: int,
     number: int,
-    _: Annotated[Principal, Depends(require("services:read"))],
+    principal: Annotated[Principal, Depends(require("services:read"))],
+    request: Request,
+    runtime: RuntimeDep,
     session: ReadSessionDep,
 ) -> RevisionDetail:
     """One revision with its definition and compose YAML."""
-    service = await services.get_or_404(session, service_id)
+    service = await service_for(session, service_id, principal, "services:read", request, runtime)
     return services.revision_detail(
         service, await services.revision_or_404(session, service, number)
     )
@@ -310,20 +358,28 @@ async def restore_revision(
     service_id: int,
     number: int,
     principal: Annotated[Principal, Depends(require("services:edit"))],
+    request: Request,
+    runtime: RuntimeDep,
     session: SessionDep,
     meta: MetaDep,
     body: RestoreRequest | None = None,
 ) -> RevisionDetail:
     """Save an old revision's definition as the new latest revision (not deployed)."""
-    service = await services.get_or_404(session, service_id)
-    rev = await services.restore_revision(
-        session,
-        service,
-        number,
-        comment=body.comment if body else "",
-        user=principal.user,
-        actor=principal.actor,
-        meta=meta,
-    )
+    service = await service_for(session, service_id, principal, "services:edit", request, runtime)
+    async with audited_policy(
+        session, runtime.db, principal, meta, operation="restore", target_id=service_id
+    ):
+        rev = await services.restore_revision(
+            session,
+            service,
+            number,
+            comment=body.comment if body else "",
+            user=principal.user,
+            actor=principal.actor,
+            meta=meta,
+            policy=await policy_context(
+                session, principal, runtime.settings, service_name=service.name
+            ),
+        )
     await session.commit()
     return services.revision_detail(service, rev)

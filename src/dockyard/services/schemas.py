@@ -94,6 +94,8 @@ class ValidateRequest(DefinitionInput):
 class DefinitionIssue(BaseModel):
     path: str
     message: str
+    # Set for a container security policy refusal (e.g. `privileged`, `bind_mount`).
+    rule: str | None = None
 
 
 class ValidateResult(BaseModel):
@@ -145,6 +147,11 @@ class ServiceOut(BaseModel):
     images: list[str]
     ports: list[PortOut]
     active_job: JobOut | None
+    update_available: bool | None = Field(
+        default=None,
+        description="From the last update check: true if an image has a newer registry "
+        "digest, null if never checked (POST /services/{id}/check-updates).",
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -16,8 +16,10 @@ from dockyard.kit.db import publish_after_commit
 from dockyard.kit.errors import ConflictError, NotFoundError, ValidationFailedError
 from dockyard.kit.request_meta import RequestMeta
 from dockyard.nodes import repository as nodes
+from dockyard.quotas.service import apply_policy
 from dockyard.services import repository
 from dockyard.services.compose import ComposeDefinition, export_compose_yaml, parse_definition
+from dockyard.services.compose.policy import PolicyContext
 from dockyard.services.definitions import (
     canonical_json,
     definition_hash,
@@ -69,14 +71,25 @@ async def revision_or_404(session: AsyncSession, service: Service, number: int) 
 
 
 async def _check_ports(
-    session: AsyncSession, defn: ComposeDefinition, node_id: int, exclude_id: int | None
+    session: AsyncSession,
+    defn: ComposeDefinition,
+    node_id: int,
+    exclude_id: int | None,
+    policy: PolicyContext | None = None,
 ) -> None:
     others = [s for s in await repository.on_node(session, node_id) if s.id != exclude_id]
     latest = await repository.latest_revisions(session, others)
+
+    def label(other: Service) -> str:
+        # A tenant learns that a port is taken, not the names of other people's services.
+        if policy is None or policy.sees_all or other.owner_id == policy.user_id:
+            return other.name
+        return "another service"
+
     issues = port_conflicts(
         defn,
         (
-            (s.name, parse_definition(latest[s.id].definition, validate=False))
+            (label(s), parse_definition(latest[s.id].definition, validate=False))
             for s in others
             if s.id in latest
         ),
@@ -115,8 +128,13 @@ async def create_service(
     actor: Actor,
     meta: RequestMeta | None = None,
     origin: str | None = None,
+    policy: PolicyContext | None = None,
 ) -> Service:
-    """Validate and store a new service with revision 1 (caller commits)."""
+    """Validate and store a new service with revision 1 (caller commits).
+
+    `policy` (a non-admin's context) applies the container security policy and the quota:
+    403 `policy_violation` / 422 `quota_exceeded`, or the forced settings are saved.
+    """
     if body.node_id is None:
         node = await nodes.get_local(session)
         if node is None:
@@ -130,13 +148,15 @@ async def create_service(
                 details={"errors": [{"path": "node_id", "message": "unknown node"}]},
             )
     defn = parse_input(definition=body.definition, compose=body.compose, env=body.env)
+    if policy is not None:
+        defn = await apply_policy(session, defn, policy, exclude_service_id=None, new_service=True)
     if await repository.get_by_name(session, node.id, body.name):
         raise ConflictError(
             f"A service named {body.name} already exists on node {node.name}.",
             code="service_exists",
             details={"errors": [{"path": "name", "message": "already exists on this node"}]},
         )
-    await _check_ports(session, defn, node.id, exclude_id=None)
+    await _check_ports(session, defn, node.id, exclude_id=None, policy=policy)
     service = Service(
         name=body.name,
         description=body.description,
@@ -186,6 +206,7 @@ async def update_service(
     user: User | None,
     actor: Actor,
     meta: RequestMeta | None = None,
+    policy: PolicyContext | None = None,
 ) -> Service:
     """Apply an edit; a changed definition becomes a new revision. Stale edits get 409."""
     expected = body.revision if body.revision is not None else expected_revision
@@ -205,7 +226,11 @@ async def update_service(
         changes["labels"] = True
     if body.definition is not None or body.compose is not None:
         defn = parse_input(definition=body.definition, compose=body.compose, env=body.env)
-        await _check_ports(session, defn, service.node_id, exclude_id=service.id)
+        if policy is not None:
+            defn = await apply_policy(
+                session, defn, policy, exclude_service_id=service.id, new_service=False
+            )
+        await _check_ports(session, defn, service.node_id, exclude_id=service.id, policy=policy)
         definition = canonical_json(defn)
         current = await repository.revision(session, service.id, service.latest_revision)
         if current is None or current.definition_hash != definition_hash(definition):
@@ -255,16 +280,23 @@ async def restore_revision(
     user: User | None,
     actor: Actor,
     meta: RequestMeta | None = None,
+    policy: PolicyContext | None = None,
 ) -> ServiceRevision:
-    """Copy an old revision's definition into a new revision."""
+    """Copy an old revision's definition into a new revision (policy as in create)."""
     old = await revision_or_404(session, service, number)
     defn = parse_definition(old.definition)
-    await _check_ports(session, defn, service.node_id, exclude_id=service.id)
+    definition = old.definition
+    if policy is not None:
+        defn = await apply_policy(
+            session, defn, policy, exclude_service_id=service.id, new_service=False
+        )
+        definition = canonical_json(defn)
+    await _check_ports(session, defn, service.node_id, exclude_id=service.id, policy=policy)
     new_number = service.latest_revision + 1
     revision = _new_revision(
         service.id,
         new_number,
-        old.definition,
+        definition,
         source="restore",
         comment=comment or f"Restored revision {number}",
         user=user,

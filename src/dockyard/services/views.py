@@ -16,13 +16,15 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.jobs.models import Job
 from dockyard.jobs.schemas import JobOut
 from dockyard.kit.db import write_generation
 from dockyard.nodes.models import Node
+from dockyard.registries import repository as update_checks
+from dockyard.registries.models import ImageUpdateCheck
 from dockyard.services import repository
 from dockyard.services.models import Service, ServiceRevision
 from dockyard.services.schemas import PortOut, ServiceDetail, ServiceList, ServiceOut
@@ -44,7 +46,7 @@ LIST_MAX_AGE_S = 5.0
 LIST_CACHE_ENTRIES = 256
 
 # What a service list reads from the database. Users only for owner_id (SET NULL).
-_LIST_MODELS = (Service, ServiceRevision, Job, Node, User)
+_LIST_MODELS = (Service, ServiceRevision, Job, Node, User, ImageUpdateCheck)
 _LIST_TABLES = frozenset(str(m.__tablename__) for m in _LIST_MODELS)
 
 
@@ -104,19 +106,26 @@ class ServiceViews:
         search: str | None,
         limit: int,
         offset: int,
+        visible: ColumnElement[bool] | None = None,
+        visibility_key: Hashable = None,
     ) -> bytes:
-        """A page of services as `ServiceList` JSON, from the cache when still current."""
-        key = (node_id, search, limit, offset)
+        """A page of services as `ServiceList` JSON, from the cache when still current.
+
+        `visible` limits the rows in the query (the caller's visibility, see
+        access.service); `visibility_key` names it in the cache key (None: sees everything).
+        """
+        key = (node_id, search, limit, offset, visibility_key)
         fingerprint = self.list_fingerprint(node_id)
         body = self.cached_list(key, fingerprint)
         if body is not None:
             return body
         started = time.monotonic()
         rows, total = await repository.list_page(
-            session, node_id=node_id, search=search, limit=limit, offset=offset
+            session, node_id=node_id, search=search, limit=limit, offset=offset, where=visible
         )
         active = await self.active_jobs(session, rows)
-        items = [await self.build(session, s, active.get(s.id)) for s in rows]
+        updates = await update_checks.update_index(session, {s.node_id for s in rows})
+        items = [await self.build(session, s, active.get(s.id), updates) for s in rows]
         page = ServiceList(items=items, total=total, limit=limit, offset=offset)
         body = page.model_dump_json().encode()
         self.store_list(key, fingerprint, started, body)
@@ -147,7 +156,11 @@ class ServiceViews:
         return {job.service_id: job for job in rows if job.service_id is not None}
 
     async def build(
-        self, session: AsyncSession, service: Service, active: Job | None
+        self,
+        session: AsyncSession,
+        service: Service,
+        active: Job | None,
+        updates: update_checks.UpdateIndex | None = None,
     ) -> ServiceOut:
         containers = sorted(
             self.source.containers_for_service(service.node_id, service.id),
@@ -168,6 +181,8 @@ class ServiceViews:
             if p.host_port
         ]
         images = expected.images if expected else sorted({c.image for c in outs})
+        if updates is None:
+            updates = await update_checks.update_index(session, [service.node_id])
         return ServiceOut(
             id=service.id,
             name=service.name,
@@ -187,6 +202,7 @@ class ServiceViews:
             images=images,
             ports=ports,
             active_job=JobOut.model_validate(active) if active else None,
+            update_available=update_checks.update_flag(updates, service.node_id, images),
             created_at=service.created_at,
             updated_at=service.updated_at,
         )

@@ -84,6 +84,12 @@ class StateService:
     def watcher(self, node_id: int) -> StateWatcher | None:
         return self._watchers.get(node_id)
 
+    def container_service(self, node_id: int, ref: str) -> int | None:
+        """The Dockyard service id of a container (id, prefix or name), if known."""
+        cache = self._caches.get(node_id)
+        found = cache.find(ref) if cache is not None else None
+        return found.service_id if found is not None else None
+
     def node_ids(self) -> list[int]:
         return sorted(self._watchers)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Hashable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -142,7 +143,8 @@ async def make_login(database: Database, *, ttl_s: float = 3600) -> tuple[int, s
 
 
 def auth_for(database: Database) -> AuthService:
-    settings = cast(Settings, SimpleNamespace(login_rate_per_minute=10))
+    # Real settings (defaults): the service reads many of them.
+    settings = Settings(_env_file=None, data_dir=Path(tempfile.gettempdir()))  # type: ignore[call-arg]
     return AuthService(database, settings, "secret")
 
 

@@ -1,11 +1,12 @@
 import { NavLink } from "react-router";
-import { useSystemInfo } from "@/api/queries";
+import { useMe, useSystemInfo } from "@/api/queries";
 import { Logo } from "@/components/Logo";
 import { cn } from "@/lib/utils";
-import { NAV_GROUPS } from "./nav";
+import { visibleNavGroups } from "./nav";
 
 export function SidebarContent({ onNavigate }: { onNavigate?: () => void }) {
   const info = useSystemInfo();
+  const me = useMe();
   return (
     <div className="flex h-full flex-col bg-sidebar text-sidebar-foreground">
       <div className="flex h-14 shrink-0 items-center border-b border-sidebar-border px-4">
@@ -14,7 +15,7 @@ export function SidebarContent({ onNavigate }: { onNavigate?: () => void }) {
         </NavLink>
       </div>
       <nav aria-label="Main" className="flex-1 overflow-y-auto px-3 py-3">
-        {NAV_GROUPS.map((group) => (
+        {visibleNavGroups(me.data?.permissions).map((group) => (
           <div key={group.label} className="mb-4 last:mb-0">
             <p className="px-2 pb-1.5 text-[11px] font-medium tracking-wide text-muted-foreground uppercase">{group.label}</p>
             <ul className="space-y-0.5">

@@ -1,5 +1,6 @@
-import { LogOut } from "lucide-react";
-import { useNavigate } from "react-router";
+import { LogOut, ShieldCheck } from "lucide-react";
+import { useEffect } from "react";
+import { useLocation, useNavigate } from "react-router";
 import { useMe } from "@/api/queries";
 import { useAuth } from "@/auth/AuthProvider";
 import { Badge } from "@/components/ui/badge";
@@ -24,7 +25,15 @@ export function UserMenu() {
   const me = useMe();
   const { logout } = useAuth();
   const navigate = useNavigate();
+  const location = useLocation();
   const user = me.data;
+  const mustEnroll = user?.mfa_enrollment_required ?? false;
+
+  // The role requires MFA and it is not set up: the server refuses everything else (403
+  // `mfa_enrollment_required`), so take the user to where they can set it up.
+  useEffect(() => {
+    if (mustEnroll && location.pathname !== "/account") void navigate("/account", { replace: true });
+  }, [mustEnroll, location.pathname, navigate]);
 
   const signOut = async () => {
     await logout();
@@ -65,6 +74,9 @@ export function UserMenu() {
           </div>
         </DropdownMenuLabel>
         <DropdownMenuSeparator />
+        <DropdownMenuItem data-testid="account-link" onSelect={() => void navigate("/account")}>
+          <ShieldCheck /> Account &amp; security
+        </DropdownMenuItem>
         <DropdownMenuItem data-testid="logout" onSelect={() => void signOut()}>
           <LogOut /> Sign out
         </DropdownMenuItem>

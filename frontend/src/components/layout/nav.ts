@@ -1,12 +1,14 @@
 import {
   Bell,
   HeartPulse,
+  KeyRound,
   Layers,
   LayoutDashboard,
   Package,
   ScrollText,
   Server,
   Settings,
+  ShieldCheck,
   Users,
   Waypoints,
   type LucideIcon,
@@ -17,6 +19,8 @@ export interface NavItem {
   label: string;
   to: string;
   icon: LucideIcon;
+  /** Shown only to users holding this permission (from `GET /auth/me`). */
+  permission?: string;
 }
 
 export interface NavGroup {
@@ -48,11 +52,21 @@ export const NAV_GROUPS: NavGroup[] = [
   {
     label: "Administration",
     items: [
-      { key: "audit", label: "Audit", to: "/audit", icon: ScrollText },
-      { key: "users", label: "Users", to: "/users", icon: Users },
+      { key: "audit", label: "Audit", to: "/audit", icon: ScrollText, permission: "audit:read" },
+      { key: "registries", label: "Registries", to: "/registries", icon: KeyRound, permission: "registries:read" },
+      { key: "users", label: "Users", to: "/users", icon: Users, permission: "users:read" },
+      { key: "roles", label: "Roles", to: "/roles", icon: ShieldCheck, permission: "roles:read" },
       { key: "settings", label: "Settings", to: "/settings", icon: Settings },
     ],
   },
 ];
 
 export const NAV_ITEMS: NavItem[] = NAV_GROUPS.flatMap((g) => g.items);
+
+/** The groups and items the user may open (items with a permission they lack are hidden). */
+export function visibleNavGroups(permissions: readonly string[] | undefined): NavGroup[] {
+  return NAV_GROUPS.map((g) => ({
+    ...g,
+    items: g.items.filter((i) => !i.permission || (permissions?.includes(i.permission) ?? false)),
+  })).filter((g) => g.items.length > 0);
+}

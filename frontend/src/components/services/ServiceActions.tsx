@@ -12,6 +12,8 @@ import {
   DropdownMenuTrigger,
 } from "@/components/ui/dropdown-menu";
 import { Tip } from "@/components/ui/tooltip";
+import { useMe } from "@/api/queries";
+import { hasPermission } from "@/lib/permissions";
 import { actionState } from "@/lib/serviceStatus";
 import { cn } from "@/lib/utils";
 import { useServiceActions } from "./useServiceActions";
@@ -27,6 +29,23 @@ export const ACTION_META: Record<ServiceAction, { label: string; icon: LucideIco
   update: { label: "Update", icon: RefreshCcwDot, hint: "Pull the images and recreate changed containers" },
   delete: { label: "Delete", icon: Trash2, hint: "Delete the service" },
 };
+
+/** The permission each action needs (as the server's `ACTION_PERMISSIONS`). */
+export const ACTION_PERMISSION: Record<ServiceAction, string> = {
+  deploy: "services:deploy",
+  start: "services:deploy",
+  stop: "services:deploy",
+  restart: "services:deploy",
+  pull: "services:update",
+  update: "services:update",
+  delete: "services:delete",
+};
+
+/** Which actions the signed-in user may run (the server decides; the UI hides the rest). */
+function useAllowedActions(): (a: ServiceAction) => boolean {
+  const me = useMe();
+  return (a) => hasPermission(me.data?.permissions, ACTION_PERMISSION[a]);
+}
 
 export async function exportCompose(service: Pick<ServiceOut, "id" | "name">, revision?: number): Promise<void> {
   try {
@@ -53,9 +72,11 @@ function ActionIconButton({
   variant?: "ghost" | "outline" | "default";
   compact?: boolean;
 }) {
+  const allowed = useAllowedActions();
   const meta = ACTION_META[action];
   const state = actionState(service, action);
   const Icon = pending === action ? Loader2 : meta.icon;
+  if (!allowed(action)) return null;
   const button = (
     <Button
       variant={variant}
@@ -96,7 +117,8 @@ function MoreMenu({
   extraFirst?: ServiceAction[];
   compact?: boolean;
 }) {
-  const items: ServiceAction[] = [...(extraFirst ?? [])];
+  const allowed = useAllowedActions();
+  const items: ServiceAction[] = (extraFirst ?? []).filter(allowed);
   return (
     <DropdownMenu>
       <DropdownMenuTrigger asChild>
@@ -117,7 +139,8 @@ function MoreMenu({
         <DropdownMenuItem onSelect={() => void exportCompose(service)} data-testid="action-export">
           <FileDown /> Export compose
         </DropdownMenuItem>
-        <DropdownMenuSeparator />
+        {allowed("delete") && <DropdownMenuSeparator />}
+        {allowed("delete") && (
         <DropdownMenuItem
           onSelect={() => onRun("delete")}
           disabled={pending !== null}
@@ -126,6 +149,7 @@ function MoreMenu({
         >
           <Trash2 /> Delete…
         </DropdownMenuItem>
+        )}
       </DropdownMenuContent>
     </DropdownMenu>
   );
@@ -153,10 +177,12 @@ export function ServiceRowActions({ service }: { service: Service }) {
 /** The action bar of the service page header. */
 export function ServiceHeaderActions({ service }: { service: Service }) {
   const { request, pending, dialogs } = useServiceActions(service);
+  const allowed = useAllowedActions();
   const deployState = actionState(service, "deploy");
   const needsDeploy = service.deployed_revision == null || service.deployed_revision !== service.revision;
   return (
     <div className="flex flex-wrap items-center gap-1.5">
+      {allowed("deploy") && (
       <Tip content={deployState.enabled ? (needsDeploy ? `Deploy revision ${service.revision}` : "Redeploy the current revision") : deployState.reason}>
         <span className="inline-flex" tabIndex={deployState.enabled ? undefined : 0}>
           <Button
@@ -172,11 +198,14 @@ export function ServiceHeaderActions({ service }: { service: Service }) {
           </Button>
         </span>
       </Tip>
-      <div className="flex items-center rounded-md border bg-card p-0.5 shadow-xs">
-        {(["start", "stop", "restart", "pull", "update"] as const).map((a) => (
-          <ActionIconButton key={a} service={service} action={a} pending={pending} onRun={request} />
-        ))}
-      </div>
+      )}
+      {(["start", "stop", "restart", "pull", "update"] as const).some(allowed) && (
+        <div className="flex items-center rounded-md border bg-card p-0.5 shadow-xs">
+          {(["start", "stop", "restart", "pull", "update"] as const).map((a) => (
+            <ActionIconButton key={a} service={service} action={a} pending={pending} onRun={request} />
+          ))}
+        </div>
+      )}
       <MoreMenu service={service} onRun={request} pending={pending} />
       {dialogs}
     </div>
