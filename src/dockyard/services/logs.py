@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from dockyard.engine import streams
@@ -58,26 +58,23 @@ async def fetch_service_logs(
 
 
 def render_json(lines: list[ServiceLogLine], *, timestamps: bool) -> bytes:
-    """The `LogsOut` JSON document, encoded directly.
+    """The `LogsOut` JSON document, written directly.
 
-    10,000 lines through Pydantic models cost about a third of the request's CPU; these are
-    plain strings from the engine, so the JSON encoder alone is enough.
+    10,000 lines through Pydantic models cost about a third of the request's CPU, and a
+    dict per line for `json.dumps` most of the rest; these are plain strings from the
+    engine, so each object is formatted with the C string encoder alone.
     """
-    return json.dumps(
-        {
-            "lines": [
-                {
-                    "container": name,
-                    "stream": line.stream,
-                    "ts": line.ts if timestamps else None,
-                    "message": line.message,
-                }
-                for name, line in lines
-            ]
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+    quote = encode_basestring
+    names: dict[str, str] = {}
+    parts: list[str] = []
+    append = parts.append
+    for name, line in lines:
+        head = names.get(name)
+        if head is None:
+            head = names[name] = '{"container":' + quote(name) + ',"stream":"'
+        ts = quote(line.ts) if timestamps and line.ts is not None else "null"
+        append(f'{head}{line.stream}","ts":{ts},"message":{quote(line.message)}}}')
+    return ('{"lines":[' + ",".join(parts) + "]}").encode()
 
 
 def render_text(lines: list[ServiceLogLine], *, timestamps: bool) -> str:
