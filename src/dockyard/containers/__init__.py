@@ -1,0 +1,1 @@
+"""Container terminal (exec over WebSocket) and file browser (Docker archive API)."""
