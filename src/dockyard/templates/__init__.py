@@ -1,0 +1,1 @@
+"""Service templates: a gallery of parameterised definitions, importers, deploy, updates."""
