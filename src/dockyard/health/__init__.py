@@ -1,0 +1,1 @@
+"""Health checks (HTTP, TCP, Docker, MCP) with history, uptime, remediation and /metrics."""
