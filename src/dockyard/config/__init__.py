@@ -1,0 +1,1 @@
+"""Configuration as code: export/import of config kinds, snapshots, rollback, backups."""
