@@ -17,6 +17,8 @@ BENCHES = [
     "bench.service_logs",
     "bench.events_latency",
     "bench.update_check",
+    "bench.health_checks",
+    "bench.analytics",
 ]
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
-import { Bell, HeartPulse, Settings } from "lucide-react";
+import { Settings } from "lucide-react";
 import type { RouteObject } from "react-router";
 import { RequireAuth } from "@/auth/RequireAuth";
 import { AppLayout } from "@/components/layout/AppLayout";
 import { AccountPage } from "@/pages/AccountPage";
+import { AlertsPage } from "@/pages/AlertsPage";
+import { AnalyticsPage } from "@/pages/AnalyticsPage";
 import { AuditPage } from "@/pages/AuditPage";
 import { ComingSoonPage } from "@/pages/ComingSoonPage";
+import { ConfigPage } from "@/pages/ConfigPage";
 import { DashboardPage } from "@/pages/DashboardPage";
+import { HealthCheckPage } from "@/pages/HealthCheckPage";
+import { HealthPage } from "@/pages/HealthPage";
 import { HostsPage } from "@/pages/HostsPage";
 import { LoginPage } from "@/pages/LoginPage";
+import { McpServerPage } from "@/pages/McpServerPage";
+import { McpServersPage } from "@/pages/McpServersPage";
 import { NodeDetailPage } from "@/pages/NodeDetailPage";
 import { NodesPage } from "@/pages/NodesPage";
 import { NotFoundPage } from "@/pages/NotFoundPage";
@@ -18,6 +25,7 @@ import { ServiceAdoptPage } from "@/pages/ServiceAdoptPage";
 import { ServiceCreatePage } from "@/pages/ServiceCreatePage";
 import { ServicePage } from "@/pages/ServicePage";
 import { ServicesPage } from "@/pages/ServicesPage";
+import { TemplatesPage } from "@/pages/TemplatesPage";
 import { UsersPage } from "@/pages/UsersPage";
 
 export const routes: RouteObject[] = [
@@ -35,23 +43,23 @@ export const routes: RouteObject[] = [
       { path: "services/new", element: <ServiceCreatePage /> },
       { path: "services/adopt", element: <ServiceAdoptPage /> },
       { path: "services/:id/:tab?", element: <ServicePage /> },
+      { path: "templates", element: <TemplatesPage /> },
       { path: "images/:tab?", element: <ResourcesPage /> },
       { path: "nodes", element: <NodesPage /> },
       { path: "nodes/:id", element: <NodeDetailPage /> },
       { path: "audit", element: <AuditPage /> },
       { path: "registries", element: <RegistriesPage /> },
       { path: "hosts", element: <HostsPage /> },
-      {
-        path: "health",
-        element: <ComingSoonPage title="Health" icon={HeartPulse} description="Health — container health checks and restart loops across the fleet in one view — arrives in the next release." />,
-      },
-      {
-        path: "alerts",
-        element: <ComingSoonPage title="Alerts" icon={Bell} description="Alerts — rules and notifications when containers stop, restart or run out of resources — arrive in the next release." />,
-      },
+      { path: "health", element: <HealthPage /> },
+      { path: "health/:id", element: <HealthCheckPage /> },
+      { path: "mcp", element: <McpServersPage /> },
+      { path: "mcp/:id", element: <McpServerPage /> },
+      { path: "analytics", element: <AnalyticsPage /> },
+      { path: "alerts/:tab?", element: <AlertsPage /> },
       { path: "users", element: <UsersPage /> },
       { path: "roles", element: <RolesPage /> },
       { path: "account", element: <AccountPage /> },
+      { path: "configuration", element: <ConfigPage /> },
       {
         path: "settings",
         element: <ComingSoonPage title="Settings" icon={Settings} description="Settings — server configuration, sessions and integrations — arrive in the next release." />,

@@ -17,11 +17,22 @@ from swagger_ui_bundle import swagger_ui_path
 
 from dockyard import __version__
 from dockyard.access.router import router as roles_router
+from dockyard.alerts.router import dashboard_router
+from dockyard.alerts.router import router as alerts_router
 from dockyard.artifacts.router import router as artifacts_router
 from dockyard.audit.router import router as audit_router
 from dockyard.auth.router import router as auth_router
 from dockyard.bootstrap import bootstrap
+from dockyard.config.recorder import SnapshotRecorder
+from dockyard.config.router import router as config_router
+from dockyard.containers.router import router as containers_router
+from dockyard.health.metrics import HttpMetricsMiddleware
+from dockyard.health.metrics import router as metrics_router
+from dockyard.health.router import router as health_router
+from dockyard.health.runner import runs_in_server, start_runner
+from dockyard.health.service import close_prober
 from dockyard.hosts.router import router as hosts_router
+from dockyard.hosts.ssh_terminal import router as ssh_terminal_router
 from dockyard.images import operations as images_operations
 from dockyard.images.router import router as images_router
 from dockyard.jobs.router import router as jobs_router
@@ -29,6 +40,7 @@ from dockyard.kit.errors import document_errors, install_error_handlers
 from dockyard.kit.middleware import RequestContextMiddleware
 from dockyard.kit.spa import mount_spa
 from dockyard.logging_setup import configure_logging
+from dockyard.mcp_registry.router import router as mcp_router
 from dockyard.migrations.runner import upgrade
 from dockyard.nodes.router import router as nodes_router
 from dockyard.quotas.router import router as quotas_router
@@ -42,7 +54,11 @@ from dockyard.services import operations as services_operations
 from dockyard.services.adoption_router import router as adoption_router
 from dockyard.services.router import router as services_router
 from dockyard.settings import Settings
+from dockyard.ssh.router import router as ssh_router
 from dockyard.system.router import router as system_router
+from dockyard.templates.router import origin_router as template_origin_router
+from dockyard.templates.router import router as templates_router
+from dockyard.templates.service import load_catalog as load_template_catalog
 from dockyard.tokens.router import router as tokens_router
 from dockyard.updates import jobs as updates_jobs
 from dockyard.updates.router import router as updates_router
@@ -65,6 +81,7 @@ async def start_runtime(
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     runtime = Runtime.build(settings, secret, role=role)
     await bootstrap(runtime.db, settings, first_admin=first_admin)
+    await load_template_catalog(runtime.db)
     return runtime
 
 
@@ -86,6 +103,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.realtime = runtime.realtime
         scheduler = EmbeddedScheduler(runtime)
         install_system_jobs(scheduler, schedules=settings.run_scheduler)
+        snapshots = SnapshotRecorder(runtime)
+        await snapshots.start()
+        app.state.config_snapshots = snapshots
+        health_runner = start_runner(runtime) if runs_in_server(runtime) else None
         log.info(
             "server_started",
             version=__version__,
@@ -96,6 +117,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             yield
         finally:
             await scheduler.stop()
+            await snapshots.stop()
+            if health_runner is not None:
+                await health_runner.stop()
+            await close_prober(runtime)
             await runtime.close()
             log.info("server_stopped")
 
@@ -109,6 +134,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     app.mount("/api/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-assets")
@@ -148,7 +174,18 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         roles_router,
         tokens_router,
         hosts_router,
+        ssh_router,
+        ssh_terminal_router,
+        health_router,
+        metrics_router,
         artifacts_router,
+        containers_router,
+        config_router,
+        templates_router,
+        template_origin_router,
+        mcp_router,
+        alerts_router,
+        dashboard_router,
     ):
         app.include_router(router)
 

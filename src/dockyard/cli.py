@@ -15,6 +15,8 @@ from dockyard import __version__
 from dockyard.client.commands import login as client_login
 from dockyard.client.commands import logout as client_logout
 from dockyard.client.commands import service_app
+from dockyard.client.config_commands import config_app
+from dockyard.config.cli import backup_app
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(service_app, name="service")
 registry_app = typer.Typer(help="Registry credentials stored on the server.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
+app.add_typer(config_app, name="config")
+app.add_typer(backup_app, name="backup")
 app.command("login")(client_login)
 app.command("logout")(client_logout)
 
@@ -367,6 +371,9 @@ def beat() -> None:
         await runtime.start()
         scheduler = EmbeddedScheduler(runtime)
         install_system_jobs(scheduler, schedules=True)
+        from dockyard.health.runner import start_runner
+
+        health_runner = start_runner(runtime)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -376,6 +383,7 @@ def beat() -> None:
             await stop.wait()
         finally:
             await scheduler.stop()
+            await health_runner.stop()
             await runtime.close()
 
     asyncio.run(main())

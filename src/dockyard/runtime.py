@@ -40,7 +40,7 @@ class Runtime:
     # Stamped on the jobs this process runs (see jobs.runner.recover_interrupted).
     runner_id: str = field(default_factory=make_runner_id)
     role: str = "server"  # server | worker | beat
-    bridge: Any = None  # the Redis event bridge in scale-out mode
+    bridge: Any = None  # the event bridge across processes (kit.bridge), if any
 
     @classmethod
     def build(cls, settings: Settings, secret: str, *, role: str = "server") -> Runtime:
@@ -90,20 +90,23 @@ class Runtime:
     async def start(self) -> None:
         """Start watching every node's engine; recover jobs a dead process left behind.
 
-        In Redis mode also start the event bridge (see `dockyard.jobs.bridge`): servers
-        subscribe, workers and beat publish. Workers do not recover: servers and beat do.
+        Also start the event bridge across processes (Redis pub/sub or PostgreSQL
+        LISTEN/NOTIFY, see `dockyard.kit.bridge`). Workers do not recover: servers and beat do.
         """
         await self.load_instance_id()
         async with self.db.read_session() as session:
             nodes = (await session.execute(select(Node))).scalars().all()
         await self.state.start(nodes)
-        if self.settings.redis_url:
-            from dockyard.jobs.bridge import RedisEventPublisher, RedisEventSubscriber
+        from dockyard.kit.bridge import make_bridge
 
-            bridge_cls = RedisEventSubscriber if self.role == "server" else RedisEventPublisher
-            self.bridge = bridge_cls(
-                self.events, self.settings.redis_url, self.runner_id, self.instance_id
-            )
+        self.bridge = make_bridge(
+            self.events,
+            redis_url=self.settings.redis_url,
+            database_url=self.settings.resolved_database_url,
+            instance_id=self.instance_id,
+            origin=self.runner_id,
+        )
+        if self.bridge is not None:
             await self.bridge.start()
         if self.role != "worker":
             await self.jobs.recover_interrupted()

@@ -18,6 +18,8 @@ from dockyard.artifacts.service import retention_job as artifact_retention_job
 from dockyard.audit.service import purge_expired
 from dockyard.jobs.runner import STALE_HEARTBEATS
 from dockyard.kit.clock import utcnow
+from dockyard.mcp_registry.service import TICK_INTERVAL_S as MCP_TICK_INTERVAL_S
+from dockyard.mcp_registry.service import check_due_servers as check_due_mcp_servers
 from dockyard.runtime import Runtime
 from dockyard.schedules.service import claim_one, due_ids
 
@@ -82,11 +84,18 @@ def install_system_jobs(scheduler: EmbeddedScheduler, *, schedules: bool) -> Non
         first_after_s=STALE_HEARTBEATS * settings.job_heartbeat_s,
     )
     if schedules:
+        # The alert engine: with the scheduler (serve, or beat in scale-out mode).
+        from dockyard.alerts.engine import TICK_S, alert_events, alerts_tick
+
+        scheduler.every(1.0, alert_events, first_after_s=0)
+        scheduler.every(TICK_S, alerts_tick, first_after_s=5)
         scheduler.every(
             settings.schedule_poll_interval_s,
             schedule_tick,
             first_after_s=min(settings.schedule_poll_interval_s, 1.0),
         )
+        # Periodic MCP server checks: each tick claims the servers that are due.
+        scheduler.every(MCP_TICK_INTERVAL_S, check_due_mcp_servers, first_after_s=2.0)
 
 
 class EmbeddedScheduler:

@@ -269,6 +269,68 @@ class Settings(BaseSettings):
         ge=0,
         description="Host artifacts older than this many days are deleted (0: kept forever).",
     )
+    ssh_idle_timeout_s: int = Field(
+        default=900,
+        ge=1,
+        description="A web SSH terminal without input for this long is closed (s).",
+    )
+    ssh_connect_timeout_s: float = Field(
+        default=15.0, gt=0, description="Timeout of connecting and logging in over SSH (s)."
+    )
+    config_snapshot_retention: int = Field(
+        default=200,
+        ge=0,
+        description="Configuration snapshots kept (the oldest beyond this are deleted; 0: all).",
+    )
+    config_snapshot_delay_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="A configuration snapshot is taken this long after the last change (s).",
+    )
+    health_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts health checks may reach: comma list of hostnames (`.example.com` "
+        "includes subdomains) and CIDRs (`10.0.0.0/8`); empty: any. Redirects to other hosts "
+        "are refused.",
+    )
+    health_max_concurrency: int = Field(
+        default=50, ge=1, description="Health checks probing at the same time (per process)."
+    )
+    health_retention_days: int = Field(
+        default=30, ge=1, description="Days health check results (history) are kept."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that `GET /metrics` (Prometheus) requires; unset: the "
+        "endpoint is disabled (404).",
+    )
+    exec_idle_timeout_s: float = Field(
+        default=900,
+        gt=0,
+        description="A container terminal with no input for this long is closed (s).",
+    )
+    exec_max_session_s: float = Field(
+        default=8 * 3600, gt=0, description="Longest a container terminal session lasts (s)."
+    )
+    files_max_view_bytes: int = Field(
+        default=1024**2,
+        ge=1024,
+        description="Largest container file shown or edited as text in the file browser (bytes).",
+    )
+    files_max_upload_bytes: int = Field(
+        default=1024**3,
+        ge=1,
+        description="Largest file uploaded into a container (bytes); larger is refused with 413.",
+    )
+    files_max_list_entries: int = Field(
+        default=5000, ge=10, description="Most entries one container folder listing returns."
+    )
+    files_max_list_scan_bytes: int = Field(
+        default=512 * 1024**2,
+        ge=1024**2,
+        description="Listing a container folder reads its archive stream (headers only, bodies "
+        "skipped) up to this many bytes; past it the listing is marked truncated.",
+    )
 
     @field_validator("allowed_bind_roots", mode="before")
     @classmethod
@@ -284,7 +346,9 @@ class Settings(BaseSettings):
                     raise ValueError("DOCKYARD_ALLOWED_BIND_ROOTS must list absolute paths")
         return value
 
-    @field_validator("mfa_required_roles", "external_jwt_algorithms", mode="before")
+    @field_validator(
+        "mfa_required_roles", "external_jwt_algorithms", "health_allowed_hosts", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

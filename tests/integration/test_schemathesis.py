@@ -11,7 +11,7 @@ Excluded operations (`EXCLUDED`), each with its reason:
 - calls that reach outside loopback (image pull, registry connection tests): no network
   in the test environment, and each would wait for a timeout;
 - calls that change the shared test engine (image/volume/network removal, cleanup and its
-  policy): they could delete the test images other tests need.
+  policy, writes into containers' files): they could delete what other tests need.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ ARTIFACTS = Path(
         "DOCKYARD_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"
     )
 )
+FILES = "/api/v1/nodes/{node_id}/containers/{container_id}/files"
 EXCLUDED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/logout"): "signs the test admin out",
     ("POST", "/api/v1/auth/password"): "changes the test admin's password",
@@ -62,11 +63,19 @@ EXCLUDED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/nodes/{node_id}/images/pull"): "pulls from the internet",
     ("POST", "/api/v1/registries/test"): "connects to arbitrary registries",
     ("POST", "/api/v1/registries/{registry_id}/test"): "connects to arbitrary registries",
+    ("POST", "/api/v1/mcp-servers/{server_id}/check"): "connects to arbitrary MCP server URLs",
+    ("POST", "/api/v1/hosts/{host_id}/ssh-hostkey/scan"): "connects to the hosts' addresses",
+    ("POST", "/api/v1/hosts/{host_id}/ssh-hostkey/trust"): "connects to the hosts' addresses",
     ("POST", "/api/v1/nodes/{node_id}/cleanup"): "prunes the shared test engine",
     ("PUT", "/api/v1/nodes/{node_id}/cleanup-policy"): "schedules pruning of the test engine",
     ("DELETE", "/api/v1/nodes/{node_id}/images/{image_ref}"): "removes test images",
     ("DELETE", "/api/v1/nodes/{node_id}/volumes/{name}"): "removes volumes of the engine",
     ("DELETE", "/api/v1/nodes/{node_id}/networks/{network_ref}"): "removes engine networks",
+    ("PUT", FILES + "/content"): "writes into shared containers",
+    ("POST", FILES + "/upload"): "writes into shared containers",
+    ("POST", FILES + "/mkdir"): "writes into shared containers",
+    ("POST", FILES + "/rename"): "changes shared containers",
+    ("DELETE", FILES): "deletes in shared containers",
 }
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
@@ -129,11 +138,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
                 pytest.fail(f"server did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.2)
         login = httpx.post(
-            f"{url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            f"{url}/api/v1/auth/login",
+            json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+            timeout=60,  # Argon2 on a busy machine
         )
         assert login.status_code == 200, login.text
         # The served document is the one the tests were generated from.
-        served = httpx.get(f"{url}/api/openapi.json").json()
+        served = httpx.get(f"{url}/api/openapi.json", timeout=60).json()
         assert SCHEMA.raw_schema["paths"].keys() <= served["paths"].keys()
         yield url, {"Authorization": f"Bearer {login.json()['access_token']}"}
     finally:

@@ -20,6 +20,8 @@ PUBLIC = {
     ("POST", "/api/v1/auth/login"),  # how a token is obtained
     ("POST", "/api/v1/auth/refresh"),  # authenticated by the refresh token in the body
     ("WS", "/api/v1/ws"),  # authenticated by a single-use ticket from a permissioned route
+    ("WS", "/api/v1/hosts/{host_id}/ssh"),  # ticket, then `hosts:ssh` checked in the socket
+    ("GET", "/metrics"),  # Prometheus: token-protected (DOCKYARD_METRICS_TOKEN), 404 when unset
 }
 
 

@@ -304,8 +304,9 @@ describe("invalidationsFor", () => {
       serviceKeys.lists(),
       serviceKeys.detail(4),
       serviceKeys.revisions(4),
+      ["dashboard"],
     ]);
-    expect(invalidationsFor({ type: "container.state", data: {} })).toEqual([serviceKeys.lists()]);
+    expect(invalidationsFor({ type: "container.state", data: {} })).toEqual([serviceKeys.lists(), ["dashboard"]]);
   });
 
   it("maps job events to jobs and the service", () => {
@@ -322,6 +323,7 @@ describe("invalidationsFor", () => {
     expect(invalidationsFor({ type: "job.finished", data: { job_id: "j1", service_id: 4, status: "succeeded" } })).toEqual([
       jobKeys.lists(),
       jobKeys.detail("j1"),
+      ["dashboard"],
       serviceKeys.lists(),
       serviceKeys.detail(4),
       serviceKeys.revisions(4),
@@ -329,7 +331,8 @@ describe("invalidationsFor", () => {
   });
 
   it("maps audit, overflow and unknown events", () => {
-    expect(invalidationsFor({ type: "audit.created", data: {} })).toEqual([["audit"]]);
+    expect(invalidationsFor({ type: "audit.created", data: {} })).toEqual([["audit"], ["dashboard", "activity"]]);
+    expect(invalidationsFor({ type: "alert.firing", data: { alert_id: 1 } })).toEqual([["alerts"], ["dashboard"]]);
     expect(invalidationsFor({ type: "overflow" })).toEqual(["all"]);
     expect(invalidationsFor({ type: "something.new" })).toEqual([]);
   });
@@ -369,7 +372,7 @@ describe("bindRealtimeToQueryClient", () => {
     vi.advanceTimersByTime(250);
     const keys = spy.mock.calls.map((c) => JSON.stringify((c[0] as { queryKey: unknown }).queryKey));
     expect(keys.sort()).toEqual(
-      [jobKeys.lists(), jobKeys.detail("j"), serviceKeys.lists(), serviceKeys.detail(1), serviceKeys.revisions(1)].map((k) => JSON.stringify(k)).sort(),
+      [jobKeys.lists(), jobKeys.detail("j"), serviceKeys.lists(), serviceKeys.detail(1), serviceKeys.revisions(1), ["dashboard"]].map((k) => JSON.stringify(k)).sort(),
     );
     spy.mockClear();
     listener({ type: "overflow" });

@@ -25,8 +25,8 @@ export function invalidationsFor(event: RealtimeEvent): Invalidation[] {
     case "service.status":
     case "container.state":
       return serviceId === null
-        ? [serviceKeys.lists()]
-        : [serviceKeys.lists(), serviceKeys.detail(serviceId), serviceKeys.revisions(serviceId)];
+        ? [serviceKeys.lists(), ["dashboard"]]
+        : [serviceKeys.lists(), serviceKeys.detail(serviceId), serviceKeys.revisions(serviceId), ["dashboard"]];
     case "job.progress":
     case "job.finished": {
       const jobId = typeof data?.job_id === "string" ? data.job_id : null;
@@ -34,6 +34,7 @@ export function invalidationsFor(event: RealtimeEvent): Invalidation[] {
       if (jobId) keys.push(jobKeys.detail(jobId));
       // A finished (or newly running) job changes the service's active job and status.
       const statusChange = event.type === "job.finished" || typeof data?.status === "string";
+      if (event.type === "job.finished") keys.push(["dashboard"]);
       if (serviceId !== null && statusChange) {
         keys.push(serviceKeys.lists(), serviceKeys.detail(serviceId));
         if (event.type === "job.finished") keys.push(serviceKeys.revisions(serviceId));
@@ -41,8 +42,11 @@ export function invalidationsFor(event: RealtimeEvent): Invalidation[] {
       return keys;
     }
     case "audit.created":
-      return [["audit"]];
+      return [["audit"], ["dashboard", "activity"]];
     default:
+      // Alerts (fired, resolved, acknowledged, rules, channels, deliveries) and node status.
+      if (event.type.startsWith("alert.")) return [["alerts"], ["dashboard"]];
+      if (event.type.startsWith("node.")) return [["dashboard", "summary"]];
       return [];
   }
 }

@@ -4,6 +4,315 @@
  */
 
 export interface paths {
+    "/api/v1/alert-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Channels
+         * @description Every channel; secret config fields are never returned (see `secrets_set`).
+         */
+        get: operations["list_channels_api_v1_alert_channels_get"];
+        put?: never;
+        /**
+         * Create Channel
+         * @description `{"name", "type": "webhook|slack|email|in_app", "config": {...}}`; secrets encrypted.
+         */
+        post: operations["create_channel_api_v1_alert_channels_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-channels/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Channel */
+        get: operations["get_channel_api_v1_alert_channels__channel_id__get"];
+        /**
+         * Update Channel
+         * @description Replace a channel; secret fields left out keep their stored values.
+         */
+        put: operations["update_channel_api_v1_alert_channels__channel_id__put"];
+        post?: never;
+        /** Delete Channel */
+        delete: operations["delete_channel_api_v1_alert_channels__channel_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-channels/{channel_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Channel Deliveries
+         * @description The latest deliveries (and tests) of a channel.
+         */
+        get: operations["channel_deliveries_api_v1_alert_channels__channel_id__deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-channels/{channel_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Channel
+         * @description Send a test notification now (one attempt) and say whether it was accepted.
+         */
+        post: operations["test_channel_api_v1_alert_channels__channel_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Rules */
+        get: operations["list_rules_api_v1_alert_rules_get"];
+        put?: never;
+        /**
+         * Create Rule
+         * @description `{"name", "condition": {"kind", ...}, "scope"?, "for_s"?, "channels": [ids]}`.
+         */
+        post: operations["create_rule_api_v1_alert_rules_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-rules/{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Rule */
+        get: operations["get_rule_api_v1_alert_rules__rule_id__get"];
+        /** Update Rule */
+        put: operations["update_rule_api_v1_alert_rules__rule_id__put"];
+        post?: never;
+        /**
+         * Delete Rule
+         * @description Delete a rule and its alert history.
+         */
+        delete: operations["delete_rule_api_v1_alert_rules__rule_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Alerts
+         * @description Firing and resolved alerts, newest first; filter by status, rule, kind.
+         */
+        get: operations["list_alerts_api_v1_alerts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{alert_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Alert
+         * @description One alert with its delivery log.
+         */
+        get: operations["get_alert_api_v1_alerts__alert_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{alert_id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge Alert
+         * @description Acknowledge; alerts of one-off events (updates, failed jobs) are resolved by it.
+         */
+        post: operations["acknowledge_alert_api_v1_alerts__alert_id__ack_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/cost": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Analytics Cost
+         * @description Cost today, per day, and per MCP server per day (UTC days).
+         */
+        get: operations["analytics_cost_api_v1_analytics_cost_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/errors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Analytics Errors
+         * @description Error rate overall and per hour.
+         */
+        get: operations["analytics_errors_api_v1_analytics_errors_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Analytics Overview
+         * @description Totals, cost today and queries/cost/latency/errors per hour.
+         */
+        get: operations["analytics_overview_api_v1_analytics_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/performance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Analytics Performance
+         * @description Average and p95 duration (p95 estimated from a fixed-bucket histogram).
+         */
+        get: operations["analytics_performance_api_v1_analytics_performance_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Analytics Tools
+         * @description The most used tools (top 100).
+         */
+        get: operations["analytics_tools_api_v1_analytics_tools_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Analytics Users
+         * @description Activity per user.
+         */
+        get: operations["analytics_users_api_v1_analytics_users_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/artifacts/{artifact_id}": {
         parameters: {
             query?: never;
@@ -348,6 +657,308 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/config/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Config
+         * @description The configuration as one YAML document (secrets by reference only).
+         */
+        get: operations["export_config_api_v1_config_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/config/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Config
+         * @description Apply a YAML document atomically (or only plan it with `dry_run=true`).
+         *
+         *     Only the kinds present in the document (and named by `kinds`, if given) are touched.
+         *     Any invalid object fails the whole import with 422 naming its path
+         *     (`kinds.services[2].definition...`); nothing is applied.
+         */
+        post: operations["import_config_api_v1_config_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/config/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rollback
+         * @description Apply a snapshot's document like an import with prune for the kinds it holds.
+         *
+         *     Recorded as a new snapshot (source `rollback`) and audited as `config.rolled_back`.
+         */
+        post: operations["rollback_api_v1_config_rollback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/config/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Snapshots
+         * @description Configuration snapshots, newest first.
+         */
+        get: operations["list_snapshots_api_v1_config_snapshots_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/config/snapshots/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Diff Snapshots
+         * @description Per-object changes and a unified diff from one snapshot to another.
+         */
+        get: operations["diff_snapshots_api_v1_config_snapshots_diff_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/config/snapshots/{snapshot_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Snapshot
+         * @description One snapshot's document (YAML).
+         */
+        get: operations["get_snapshot_api_v1_config_snapshots__snapshot_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dashboard/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dashboard Activity
+         * @description Recent audit events (with audit:read) and jobs, newest first.
+         */
+        get: operations["dashboard_activity_api_v1_dashboard_activity_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dashboard/prefs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dashboard Prefs
+         * @description This user's widget order and visibility (defaults until saved).
+         */
+        get: operations["get_dashboard_prefs_api_v1_dashboard_prefs_get"];
+        /**
+         * Put Dashboard Prefs
+         * @description Save this user's widget order and visibility.
+         */
+        put: operations["put_dashboard_prefs_api_v1_dashboard_prefs_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dashboard/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dashboard Series
+         * @description Hourly alert and job counts over the last 24 hours.
+         */
+        get: operations["dashboard_series_api_v1_dashboard_series_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dashboard/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dashboard Summary
+         * @description Hero stats in one call (services, nodes, updates, alerts, jobs).
+         */
+        get: operations["dashboard_summary_api_v1_dashboard_summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/health-checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Checks
+         * @description Every check with its status, last latency and uptime over 24 h / 7 d / 30 d.
+         */
+        get: operations["list_checks_api_v1_health_checks_get"];
+        put?: never;
+        /**
+         * Create Check
+         * @description Add a check. Its target depends on `kind` (see docs/api.md).
+         */
+        post: operations["create_check_api_v1_health_checks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/health-checks/{check_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Check
+         * @description One check with its uptime and the last 24 h of latency.
+         */
+        get: operations["get_check_api_v1_health_checks__check_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Check
+         * @description Delete a check and its history.
+         */
+        delete: operations["delete_check_api_v1_health_checks__check_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Check
+         * @description Change a check; header values sent back as `<redacted>` keep the stored ones.
+         */
+        patch: operations["update_check_api_v1_health_checks__check_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/health-checks/{check_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check History
+         * @description Results, newest first: status, latency_ms, error, remediation, checked_at.
+         */
+        get: operations["check_history_api_v1_health_checks__check_id__history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/health-checks/{check_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Check
+         * @description Probe now; the result is recorded (history, transitions, remediation) and returned.
+         */
+        post: operations["run_check_api_v1_health_checks__check_id__run_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/hosts": {
         parameters: {
             query?: never;
@@ -529,6 +1140,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/hosts/{host_id}/ssh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Host Ssh
+         * @description The host's credential, trusted host key, bastion, and what still blocks the terminal.
+         */
+        get: operations["get_host_ssh_api_v1_hosts__host_id__ssh_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/hosts/{host_id}/ssh-command": {
         parameters: {
             query?: never;
@@ -545,6 +1176,88 @@ export interface paths {
         get: operations["get_ssh_command_api_v1_hosts__host_id__ssh_command_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/{host_id}/ssh-credential": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Host Ssh Credential
+         * @description Assign a credential to the host (`null` removes it).
+         */
+        put: operations["put_host_ssh_credential_api_v1_hosts__host_id__ssh_credential_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/{host_id}/ssh-hostkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Host Key
+         * @description Forget the trusted host key (after an expected key change); the next use re-trusts.
+         */
+        delete: operations["delete_host_key_api_v1_hosts__host_id__ssh_hostkey_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/{host_id}/ssh-hostkey/scan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Scan Host Key
+         * @description Connect to the host's address and port (through its bastion) and report the host key it
+         *     presents: `new` (nothing trusted yet), `trusted` or `mismatch`. Nothing is stored.
+         */
+        post: operations["scan_host_key_api_v1_hosts__host_id__ssh_hostkey_scan_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/hosts/{host_id}/ssh-hostkey/trust": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trust Host Key
+         * @description Trust the host key the user confirmed: the host is scanned again and the key stored only
+         *     when its fingerprint is the one given (409 otherwise, or when another key is trusted).
+         */
+        post: operations["trust_host_key_api_v1_hosts__host_id__ssh_hostkey_trust_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -583,6 +1296,138 @@ export interface paths {
          * @description One job with its progress lines (404 for a job of a service the caller cannot see).
          */
         get: operations["get_job_api_v1_jobs__job_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Mcp Servers
+         * @description Registered MCP servers with their status, last check and tool count.
+         */
+        get: operations["list_mcp_servers_api_v1_mcp_servers_get"];
+        put?: never;
+        /**
+         * Create Mcp Server
+         * @description Register a server; header values are stored encrypted and never returned.
+         */
+        post: operations["create_mcp_server_api_v1_mcp_servers_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-servers/{server_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Mcp Server
+         * @description One server with its last check (and the tools it listed) and `tool_count`.
+         */
+        get: operations["get_mcp_server_api_v1_mcp_servers__server_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Mcp Server
+         * @description Delete a server with its checks, tools and usage data.
+         */
+        delete: operations["delete_mcp_server_api_v1_mcp_servers__server_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Mcp Server
+         * @description Change a server; `headers` replaces all headers (`{}` removes them).
+         */
+        patch: operations["update_mcp_server_api_v1_mcp_servers__server_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/mcp-servers/{server_id}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Mcp Server Now
+         * @description Initialize a session and list the tools now; the outcome is stored in the history.
+         */
+        post: operations["check_mcp_server_now_api_v1_mcp_servers__server_id__check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-servers/{server_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Mcp Server History
+         * @description The latest checks, newest first.
+         */
+        get: operations["mcp_server_history_api_v1_mcp_servers__server_id__history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-servers/{server_id}/tool-changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Mcp Server Tool Changes
+         * @description Tools added or removed between checks, newest first.
+         */
+        get: operations["mcp_server_tool_changes_api_v1_mcp_servers__server_id__tool_changes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-servers/{server_id}/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Mcp Server Tools
+         * @description The tools listed at the last healthy check, with their input schemas.
+         */
+        get: operations["mcp_server_tools_api_v1_mcp_servers__server_id__tools_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -672,6 +1517,157 @@ export interface paths {
          */
         put: operations["put_cleanup_policy_api_v1_nodes__node_id__cleanup_policy_put"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/containers/{container_id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Files
+         * @description A folder's direct entries, read from the archive stream's headers (bodies skipped).
+         */
+        get: operations["list_files_api_v1_nodes__node_id__containers__container_id__files_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete File
+         * @description Delete a file or a folder with its content (`rm -rf` exec: running containers only).
+         */
+        delete: operations["delete_file_api_v1_nodes__node_id__containers__container_id__files_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/containers/{container_id}/files/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read File
+         * @description A text file's content (UTF-8, up to `files_max_view_bytes`); binary is refused.
+         */
+        get: operations["read_file_api_v1_nodes__node_id__containers__container_id__files_content_get"];
+        /**
+         * Write File
+         * @description Replace an existing text file's content, keeping its mode and owner.
+         */
+        put: operations["write_file_api_v1_nodes__node_id__containers__container_id__files_content_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/containers/{container_id}/files/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download File
+         * @description A file's bytes, or a tar of a folder or symlink (the link itself), streamed.
+         */
+        get: operations["download_file_api_v1_nodes__node_id__containers__container_id__files_download_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/containers/{container_id}/files/mkdir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make Folder
+         * @description Create a folder (through the archive API: works on stopped containers too).
+         */
+        post: operations["make_folder_api_v1_nodes__node_id__containers__container_id__files_mkdir_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/containers/{container_id}/files/rename": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rename File
+         * @description Rename within the same folder (`mv -n` exec: running containers only).
+         */
+        post: operations["rename_file_api_v1_nodes__node_id__containers__container_id__files_rename_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/containers/{container_id}/files/stat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stat File
+         * @description One path's type, size, mode and mtime (a symlink is reported, not followed).
+         */
+        get: operations["stat_file_api_v1_nodes__node_id__containers__container_id__files_stat_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/containers/{container_id}/files/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload File
+         * @description Upload the raw request body as `path/name` (streamed; `Content-Length` required).
+         *
+         *     The body is the file's bytes (`application/octet-stream`), not a tar or a form: the
+         *     single tar entry sent to the engine is built here, so no `../` entry can get in.
+         */
+        post: operations["upload_file_api_v1_nodes__node_id__containers__container_id__files_upload_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -982,6 +1978,8 @@ export interface paths {
         /**
          * List Roles
          * @description Built-in roles (read-only) and custom roles, with their effective permissions.
+         *
+         *     `mfa_required` comes from the `DOCKYARD_MFA_REQUIRED_ROLES` setting (not editable here).
          */
         get: operations["list_roles_api_v1_roles_get"];
         put?: never;
@@ -1339,6 +2337,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/services/{service_id}/template-update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Template Update
+         * @description For a service created from a template: a newer template version and its diff.
+         */
+        get: operations["template_update_api_v1_services__service_id__template_update_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/services/{service_id}/update-check": {
         parameters: {
             query?: never;
@@ -1443,6 +2461,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ssh-credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Ssh Credentials
+         * @description Stored SSH credentials by name. Secrets are never returned, only `has_secret`.
+         */
+        get: operations["list_ssh_credentials_api_v1_ssh_credentials_get"];
+        put?: never;
+        /**
+         * Create Ssh Credential
+         * @description Store a user with a private key (checked: a wrong passphrase is a 422) or a password,
+         *     encrypted at rest.
+         */
+        post: operations["create_ssh_credential_api_v1_ssh_credentials_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ssh-credentials/{credential_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Ssh Credential */
+        get: operations["get_ssh_credential_api_v1_ssh_credentials__credential_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Ssh Credential
+         * @description Delete a credential; 409 while hosts use it.
+         */
+        delete: operations["delete_ssh_credential_api_v1_ssh_credentials__credential_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Ssh Credential
+         * @description Rename, change the user, or replace the secret (a new key or password).
+         */
+        patch: operations["update_ssh_credential_api_v1_ssh_credentials__credential_id__patch"];
+        trace?: never;
+    };
     "/api/v1/system/info": {
         parameters: {
             query?: never;
@@ -1455,6 +2523,143 @@ export interface paths {
          * @description Version and where this server runs.
          */
         get: operations["system_info_api_v1_system_info_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Templates
+         * @description The gallery: every template, searched and filtered by category, by name.
+         */
+        get: operations["list_templates_api_v1_templates_get"];
+        put?: never;
+        /**
+         * Create Template
+         * @description Add a template in Dockyard's format.
+         */
+        post: operations["create_template_api_v1_templates_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/categories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Categories
+         * @description Every category in use with its number of templates.
+         */
+        get: operations["list_categories_api_v1_templates_categories_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Templates
+         * @description Import Portainer (v2/v3), Pterodactyl egg, compose or Dockyard templates: all or none.
+         *
+         *     Portainer stacks kept in a git repository cannot be fetched and are listed in `skipped`.
+         */
+        post: operations["import_templates_api_v1_templates_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Template
+         * @description One template with its variables, documentation and compose definition.
+         */
+        get: operations["get_template_api_v1_templates__template_id__get"];
+        /**
+         * Update Template
+         * @description Replace a template (bump `version` so deployed services are offered the update).
+         */
+        put: operations["update_template_api_v1_templates__template_id__put"];
+        post?: never;
+        /**
+         * Delete Template
+         * @description Remove a template (services created from it are kept).
+         */
+        delete: operations["delete_template_api_v1_templates__template_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{template_id}/deploy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deploy Template
+         * @description Create a service from the template with these variable values (not deployed yet).
+         *
+         *     The same path as `POST /services`: validation, port conflicts, the container security
+         *     policy for non-admins and quotas apply. Secret values never appear in the answer.
+         */
+        post: operations["deploy_template_api_v1_templates__template_id__deploy_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{template_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Template
+         * @description The template in Dockyard's format (importable with `format: dockyard`).
+         */
+        get: operations["export_template_api_v1_templates__template_id__export_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1521,6 +2726,29 @@ export interface paths {
          * @description Check every service's images as a job (one at a time).
          */
         post: operations["check_all_updates_api_v1_updates_check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest Usage Events
+         * @description Store a batch of at most 10,000 usage events, idempotently by event id.
+         *
+         *     The whole batch is validated first: any invalid event is a 422 naming `events[i].field`
+         *     and nothing is stored; more than 10,000 events is a 413.
+         */
+        post: operations["ingest_usage_events_api_v1_usage_events_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1634,7 +2862,7 @@ export interface paths {
         post?: never;
         /**
          * Remove Grant
-         * @description Take a grant back.
+         * @description Take a grant back (404 `grant_not_found` unless it is this user's); audited.
          */
         delete: operations["remove_grant_api_v1_users__user_id__grants__grant_id__delete"];
         options?: never;
@@ -1746,6 +2974,34 @@ export interface components {
              */
             remove_volumes: boolean;
         };
+        /** ActivityFeed */
+        ActivityFeed: {
+            /** Items */
+            items: components["schemas"]["ActivityItem"][];
+        };
+        /** ActivityItem */
+        ActivityItem: {
+            /** Actor */
+            actor: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "audit" | "job";
+            /** Outcome */
+            outcome: string;
+            /** Target */
+            target: string | null;
+            /** Title */
+            title: string;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+        };
         /**
          * AdoptRequest
          * @description Adopt a compose `project`, or loose `container_ids` as one new service `name`.
@@ -1833,6 +3089,107 @@ export interface components {
             /** Warnings */
             warnings: string[];
         };
+        /** AlertDetail */
+        AlertDetail: {
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Acknowledged By */
+            acknowledged_by: string | null;
+            /** Deliveries */
+            deliveries: components["schemas"]["DeliveryOut"][];
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Notified */
+            notified: boolean;
+            /** Occurrences */
+            occurrences: number;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Rule Id */
+            rule_id: number;
+            /** Rule Name */
+            rule_name: string;
+            /** Severity */
+            severity: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "firing" | "resolved";
+            /** Summary */
+            summary: string;
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            };
+        };
+        /** AlertList */
+        AlertList: {
+            /** Firing */
+            firing: number;
+            /** Items */
+            items: components["schemas"]["AlertOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** AlertOut */
+        AlertOut: {
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Acknowledged By */
+            acknowledged_by: string | null;
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Notified */
+            notified: boolean;
+            /** Occurrences */
+            occurrences: number;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Rule Id */
+            rule_id: number;
+            /** Rule Name */
+            rule_name: string;
+            /** Severity */
+            severity: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "firing" | "resolved";
+            /** Summary */
+            summary: string;
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            };
+        };
         /** ArtifactList */
         ArtifactList: {
             /** Items */
@@ -1919,6 +3276,13 @@ export interface components {
             /** Reason */
             reason: string | null;
         };
+        /** BastionOut */
+        BastionOut: {
+            /** Host Id */
+            host_id: number;
+            /** Hostname */
+            hostname: string;
+        };
         /** BulkTagRequest */
         BulkTagRequest: {
             /** Add */
@@ -1932,6 +3296,99 @@ export interface components {
         BulkTagResult: {
             /** Updated */
             updated: number;
+        };
+        /**
+         * ChannelIn
+         * @description A channel; secret config fields left out on update keep their stored value.
+         */
+        ChannelIn: {
+            /** Config */
+            config?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "webhook" | "slack" | "email" | "in_app";
+        };
+        /** ChannelList */
+        ChannelList: {
+            /** Items */
+            items: components["schemas"]["ChannelOut"][];
+        };
+        /** ChannelOut */
+        ChannelOut: {
+            /**
+             * Config
+             * @description Without secret fields.
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /**
+             * Secrets Set
+             * @description Secret fields that have a stored value.
+             */
+            secrets_set: string[];
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "webhook" | "slack" | "email" | "in_app";
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ChannelTestResult */
+        ChannelTestResult: {
+            /** Error */
+            error?: string | null;
+            /** Latency Ms */
+            latency_ms: number;
+            /** Ok */
+            ok: boolean;
+        };
+        /** CheckResultOut */
+        CheckResultOut: {
+            /**
+             * Checked At
+             * Format: date-time
+             */
+            checked_at: string;
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Remediation */
+            remediation: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "up" | "down";
         };
         /** CleanupItem */
         CleanupItem: {
@@ -2053,6 +3510,95 @@ export interface components {
             /** Targets */
             targets?: ("stopped_containers" | "dangling_images" | "unused_images" | "unused_volumes" | "unused_networks" | "build_cache")[];
         };
+        /**
+         * Condition
+         * @description `kind` plus its fields (validated per kind by the service).
+         */
+        Condition: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "service_down" | "health_check_failing" | "node_offline" | "host_cpu" | "host_memory" | "host_disk" | "container_cpu" | "container_memory" | "update_available" | "update_rolled_back" | "job_failed" | "usage_cost_over" | "error_rate_over";
+        } & {
+            [key: string]: unknown;
+        };
+        /** ConfigChange */
+        ConfigChange: {
+            /**
+             * Change
+             * @enum {string}
+             */
+            change: "added" | "changed" | "removed";
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string;
+        };
+        /** ConfigImportResult */
+        ConfigImportResult: {
+            /** Changes */
+            changes: components["schemas"]["ConfigChange"][];
+            /**
+             * Dry Run
+             * @default false
+             */
+            dry_run: boolean;
+            /** Snapshot Id */
+            snapshot_id?: number | null;
+        };
+        /** ConfigRollbackRequest */
+        ConfigRollbackRequest: {
+            /** Snapshot Id */
+            snapshot_id: number;
+        };
+        /** ConfigSnapshotDiff */
+        ConfigSnapshotDiff: {
+            /** Changes */
+            changes: components["schemas"]["ConfigChange"][];
+            /** Diff */
+            diff: string;
+            /** From Id */
+            from_id: number;
+            /** To Id */
+            to_id: number;
+        };
+        /** ConfigSnapshotList */
+        ConfigSnapshotList: {
+            /** Items */
+            items: components["schemas"]["ConfigSnapshotOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** ConfigSnapshotOut */
+        ConfigSnapshotOut: {
+            /** Actor Label */
+            actor_label: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Parent Id */
+            parent_id: number | null;
+            /** Sha256 */
+            sha256: string;
+            /** Size */
+            size: number;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "ui" | "api" | "import" | "rollback" | "system";
+            /** Summary */
+            summary: string;
+        };
         /** ContainerOut */
         ContainerOut: {
             /** Exit Code */
@@ -2100,6 +3646,18 @@ export interface components {
             /** State */
             state: string;
         };
+        /** CostOut */
+        CostOut: {
+            /** By Server Per Day */
+            by_server_per_day: components["schemas"]["ServerDayCost"][];
+            /** Cost Today */
+            cost_today: number;
+            /** Per Day */
+            per_day: components["schemas"]["DayCost"][];
+            range: components["schemas"]["Range"];
+            /** Total */
+            total: number;
+        };
         /**
          * CurrentUser
          * @description The signed-in user.
@@ -2145,6 +3703,58 @@ export interface components {
              */
             sees_all_services: boolean;
         };
+        /** DashboardPrefsIO */
+        DashboardPrefsIO: {
+            /** Widgets */
+            widgets: components["schemas"]["Widget"][];
+        };
+        /**
+         * DashboardSeries
+         * @description Hourly counts over the last 24 hours (alerts and jobs).
+         */
+        DashboardSeries: {
+            /** Points */
+            points: components["schemas"]["SeriesPoint"][];
+        };
+        /** DashboardSummary */
+        DashboardSummary: {
+            /** Alerts Firing */
+            alerts_firing: number;
+            /**
+             * Fleet Cpu Pct
+             * @description Null until host metrics are collected.
+             */
+            fleet_cpu_pct: number | null;
+            /** Fleet Memory Pct */
+            fleet_memory_pct: number | null;
+            /** Jobs Failed 24H */
+            jobs_failed_24h: number;
+            /** Jobs Running */
+            jobs_running: number;
+            /** Nodes Online */
+            nodes_online: number;
+            /** Nodes Total */
+            nodes_total: number;
+            /** Services Running */
+            services_running: number;
+            /** Services Stopped */
+            services_stopped: number;
+            /** Services Total */
+            services_total: number;
+            /** Services Unhealthy */
+            services_unhealthy: number;
+            /** Updates Available */
+            updates_available: number;
+        };
+        /** DayCost */
+        DayCost: {
+            /** Cost */
+            cost: number;
+            /** Day */
+            day: string;
+            /** Queries */
+            queries: number;
+        };
         /** DefinitionIssue */
         DefinitionIssue: {
             /** Message */
@@ -2153,6 +3763,32 @@ export interface components {
             path: string;
             /** Rule */
             rule?: string | null;
+        };
+        /** DeliveryOut */
+        DeliveryOut: {
+            /** Attempts */
+            attempts: number;
+            /** Channel Id */
+            channel_id: number | null;
+            /** Channel Name */
+            channel_name: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Delivered At */
+            delivered_at: string | null;
+            /** Event */
+            event: string;
+            /** Id */
+            id: number;
+            /** Last Error */
+            last_error: string | null;
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /** Status */
+            status: string;
         };
         /** DependencyCheck */
         DependencyCheck: {
@@ -2228,6 +3864,89 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
+        /** ErrorsOut */
+        ErrorsOut: {
+            /** Error Rate */
+            error_rate: number;
+            /** Errors */
+            errors: number;
+            /** Per Hour */
+            per_hour: components["schemas"]["HourPoint"][];
+            /** Queries */
+            queries: number;
+            range: components["schemas"]["Range"];
+        };
+        /** FileContent */
+        FileContent: {
+            /** Content */
+            content: string;
+            /** Mode */
+            mode: number;
+            /** Mtime */
+            mtime: string | null;
+            /** Path */
+            path: string;
+            /** Size */
+            size: number;
+        };
+        /** FileContentIn */
+        FileContentIn: {
+            /** Content */
+            content: string;
+            /** Path */
+            path: string;
+        };
+        /**
+         * FileEntry
+         * @description One entry of a folder; `other` is a FIFO, socket or device (listed, never read).
+         */
+        FileEntry: {
+            /** Gid */
+            gid: number;
+            /**
+             * Link Target
+             * @description A symlink's target, as stored; never followed.
+             */
+            link_target?: string | null;
+            /**
+             * Mode
+             * @description Permission bits (e.g. 420 = 0o644).
+             */
+            mode: number;
+            /**
+             * Mode Text
+             * @description `ls -l` style, e.g. `-rw-r--r--`.
+             */
+            mode_text: string;
+            /** Mtime */
+            mtime: string | null;
+            /** Name */
+            name: string;
+            /** Size */
+            size: number;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "file" | "dir" | "symlink" | "other";
+            /** Uid */
+            uid: number;
+        };
+        /** FileList */
+        FileList: {
+            /** Entries */
+            entries: components["schemas"]["FileEntry"][];
+            /**
+             * Path
+             * @description The normalized folder path.
+             */
+            path: string;
+            /**
+             * Truncated
+             * @description True when the entry or scan cap was reached: not every entry is listed.
+             */
+            truncated: boolean;
+        };
         /** GrantCreate */
         GrantCreate: {
             /** Role */
@@ -2258,6 +3977,8 @@ export interface components {
             role: string;
             /** Scope Id */
             scope_id: number | null;
+            /** Scope Name */
+            scope_name?: string | null;
             /** Scope Type */
             scope_type: string;
             /** User Id */
@@ -2271,6 +3992,172 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /** HealthCheckCreate */
+        HealthCheckCreate: {
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Interval S
+             * @default 60
+             */
+            interval_s: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "http" | "tcp" | "mcp" | "docker";
+            /** Name */
+            name: string;
+            remediation?: components["schemas"]["Remediation"] | null;
+            /**
+             * Retries
+             * @description Consecutive failures before down.
+             * @default 1
+             */
+            retries: number;
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            };
+            /**
+             * Timeout S
+             * @default 10
+             */
+            timeout_s: number;
+        };
+        /** HealthCheckDetail */
+        HealthCheckDetail: {
+            /** Consecutive Failures */
+            consecutive_failures: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Id */
+            id: number;
+            /** Interval S */
+            interval_s: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "http" | "tcp" | "mcp" | "docker";
+            /** Last Checked At */
+            last_checked_at: string | null;
+            /** Last Error */
+            last_error: string | null;
+            /** Last Latency Ms */
+            last_latency_ms: number | null;
+            /**
+             * Latency
+             * @description The last 24 h, oldest first (at most 500).
+             */
+            latency: components["schemas"]["LatencyPoint"][];
+            /** Name */
+            name: string;
+            remediation: components["schemas"]["Remediation"] | null;
+            /** Retries */
+            retries: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "unknown" | "up" | "down";
+            /** Status Changed At */
+            status_changed_at: string | null;
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            };
+            /** Timeout S */
+            timeout_s: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            uptime: components["schemas"]["Uptime"];
+        };
+        /** HealthCheckList */
+        HealthCheckList: {
+            /** Items */
+            items: components["schemas"]["HealthCheckOut"][];
+        };
+        /** HealthCheckOut */
+        HealthCheckOut: {
+            /** Consecutive Failures */
+            consecutive_failures: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Id */
+            id: number;
+            /** Interval S */
+            interval_s: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "http" | "tcp" | "mcp" | "docker";
+            /** Last Checked At */
+            last_checked_at: string | null;
+            /** Last Error */
+            last_error: string | null;
+            /** Last Latency Ms */
+            last_latency_ms: number | null;
+            /** Name */
+            name: string;
+            remediation: components["schemas"]["Remediation"] | null;
+            /** Retries */
+            retries: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "unknown" | "up" | "down";
+            /** Status Changed At */
+            status_changed_at: string | null;
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            };
+            /** Timeout S */
+            timeout_s: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            uptime: components["schemas"]["Uptime"];
+        };
+        /** HealthCheckPatch */
+        HealthCheckPatch: {
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Interval S */
+            interval_s?: number | null;
+            /** Name */
+            name?: string | null;
+            remediation?: components["schemas"]["Remediation"] | null;
+            /** Retries */
+            retries?: number | null;
+            /** Target */
+            target?: {
+                [key: string]: unknown;
+            } | null;
+            /** Timeout S */
+            timeout_s?: number | null;
         };
         /** HostCreate */
         HostCreate: {
@@ -2309,6 +4196,14 @@ export interface components {
             /** Tags */
             tags?: string[];
         };
+        /** HostCredentialIn */
+        HostCredentialIn: {
+            /**
+             * Credential Id
+             * @description null removes the host's credential.
+             */
+            credential_id: number | null;
+        };
         /**
          * HostFacets
          * @description Every environment and tag in use (for the list's filters).
@@ -2318,6 +4213,37 @@ export interface components {
             environments: string[];
             /** Tags */
             tags: string[];
+        };
+        /** HostKeyScanOut */
+        HostKeyScanOut: {
+            /** Address */
+            address: string;
+            /** Fingerprint */
+            fingerprint: string;
+            /** Key Type */
+            key_type: string;
+            /** Port */
+            port: number;
+            /** Public Key */
+            public_key: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "new" | "trusted" | "mismatch";
+            /**
+             * Trusted Fingerprint
+             * @description The stored fingerprint (when trusted or mismatched).
+             */
+            trusted_fingerprint: string | null;
+        };
+        /** HostKeyTrustIn */
+        HostKeyTrustIn: {
+            /**
+             * Fingerprint
+             * @description The fingerprint the user confirmed (from the scan); must still match.
+             */
+            fingerprint: string;
         };
         /**
          * HostList
@@ -2402,6 +4328,45 @@ export interface components {
             ssh_user?: string | null;
             /** Tags */
             tags?: string[] | null;
+        };
+        /**
+         * HostSshOut
+         * @description What the web terminal of a host needs and what is missing.
+         */
+        HostSshOut: {
+            bastion: components["schemas"]["BastionOut"] | null;
+            credential: components["schemas"]["SshCredentialOut"] | null;
+            /** Host Id */
+            host_id: number;
+            /** @description The trusted host key for the host's current address and port. */
+            host_key: components["schemas"]["KnownHostOut"] | null;
+            /** Idle Timeout S */
+            idle_timeout_s: number;
+            /**
+             * Problems
+             * @description Why the terminal cannot connect yet (empty: ready).
+             */
+            problems: string[];
+        };
+        /** HourPoint */
+        HourPoint: {
+            /** Avg Ms */
+            avg_ms: number | null;
+            /** Cost */
+            cost: number;
+            /** Error Rate */
+            error_rate: number;
+            /** Errors */
+            errors: number;
+            /**
+             * Hour
+             * Format: date-time
+             */
+            hour: string;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Queries */
+            queries: number;
         };
         /**
          * ImageDetail
@@ -2671,6 +4636,39 @@ export interface components {
              */
             status: "queued" | "running" | "succeeded" | "failed";
         };
+        /** KnownHostOut */
+        KnownHostOut: {
+            /** Address */
+            address: string;
+            /** Fingerprint */
+            fingerprint: string;
+            /** Key Type */
+            key_type: string;
+            /** Port */
+            port: number;
+            /**
+             * Trusted At
+             * Format: date-time
+             */
+            trusted_at: string;
+            /** Trusted By Label */
+            trusted_by_label: string | null;
+        };
+        /** LatencyPoint */
+        LatencyPoint: {
+            /**
+             * Checked At
+             * Format: date-time
+             */
+            checked_at: string;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "up" | "down";
+        };
         /** LogLine */
         LogLine: {
             /** Container */
@@ -2733,6 +4731,207 @@ export interface components {
              */
             weekdays?: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
         };
+        /** McpCheckHistory */
+        McpCheckHistory: {
+            /** Items */
+            items: components["schemas"]["McpCheckOut"][];
+        };
+        /**
+         * McpCheckOut
+         * @description The outcome of one check (the `POST .../check` contract, plus when and who).
+         */
+        McpCheckOut: {
+            /** Checked At */
+            checked_at?: string | null;
+            /** Error */
+            error?: string | null;
+            /** Healthy */
+            healthy: boolean;
+            /** Id */
+            id?: number | null;
+            /** Latency Ms */
+            latency_ms: number;
+            /** Protocol Version */
+            protocol_version?: string | null;
+            /** Server Name */
+            server_name?: string | null;
+            /** Server Version */
+            server_version?: string | null;
+            /** Tool Count */
+            tool_count?: number | null;
+            /** Tools */
+            tools?: components["schemas"]["ToolSummary"][];
+        };
+        /** McpServerCreate */
+        McpServerCreate: {
+            /**
+             * Check Interval S
+             * @default 60
+             */
+            check_interval_s: number;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Headers
+             * @description Request headers such as Authorization (write-only).
+             */
+            headers?: {
+                [key: string]: string;
+            } | null;
+            /** Name */
+            name: string;
+            /** Service Id */
+            service_id?: number | null;
+            /** Tags */
+            tags?: string[];
+            /**
+             * Timeout S
+             * @default 10
+             */
+            timeout_s: number;
+            /**
+             * Transport
+             * @default streamable_http
+             * @enum {string}
+             */
+            transport: "streamable_http" | "sse";
+            /** Url */
+            url: string;
+        };
+        /** McpServerList */
+        McpServerList: {
+            /** Items */
+            items: components["schemas"]["McpServerOut"][];
+        };
+        /** McpServerOut */
+        McpServerOut: {
+            /** Check Interval S */
+            check_interval_s: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Header Names */
+            header_names: string[];
+            /** Id */
+            id: number;
+            last_check: components["schemas"]["McpCheckOut"] | null;
+            /** Name */
+            name: string;
+            /** Service Id */
+            service_id: number | null;
+            /**
+             * Status
+             * @description unknown | up | down
+             */
+            status: string;
+            /** Tags */
+            tags: string[];
+            /** Timeout S */
+            timeout_s: number;
+            /** Tool Count */
+            tool_count: number;
+            /** Transport */
+            transport: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Url */
+            url: string;
+        };
+        /** McpServerPatch */
+        McpServerPatch: {
+            /** Check Interval S */
+            check_interval_s?: number | null;
+            /** Description */
+            description?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /**
+             * Headers
+             * @description Replaces all headers; `{}` removes them (write-only).
+             */
+            headers?: {
+                [key: string]: string;
+            } | null;
+            /** Name */
+            name?: string | null;
+            /** Service Id */
+            service_id?: number | null;
+            /** Tags */
+            tags?: string[] | null;
+            /** Timeout S */
+            timeout_s?: number | null;
+            /** Transport */
+            transport?: ("streamable_http" | "sse") | null;
+            /** Url */
+            url?: string | null;
+        };
+        /** McpToolChangeList */
+        McpToolChangeList: {
+            /** Items */
+            items: components["schemas"]["McpToolChangeOut"][];
+        };
+        /** McpToolChangeOut */
+        McpToolChangeOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Change
+             * @description added | removed
+             */
+            change: string;
+            /** Check Id */
+            check_id: number | null;
+            /** Id */
+            id: number;
+            /** Tool Name */
+            tool_name: string;
+        };
+        /** McpToolList */
+        McpToolList: {
+            /** Items */
+            items: components["schemas"]["McpToolOut"][];
+        };
+        /** McpToolOut */
+        McpToolOut: {
+            /** Description */
+            description: string | null;
+            /**
+             * First Seen At
+             * Format: date-time
+             */
+            first_seen_at: string;
+            /** Input Schema */
+            input_schema: {
+                [key: string]: unknown;
+            };
+            /**
+             * Last Seen At
+             * Format: date-time
+             */
+            last_seen_at: string;
+            /** Name */
+            name: string;
+        };
         /** MfaConfirmRequest */
         MfaConfirmRequest: {
             /** Code */
@@ -2789,6 +4988,16 @@ export interface components {
             enabled: boolean;
             /** Recovery Codes Left */
             recovery_codes_left: number;
+        };
+        /** MkdirIn */
+        MkdirIn: {
+            /** Name */
+            name: string;
+            /**
+             * Path
+             * @description The parent folder.
+             */
+            path: string;
         };
         /** NetworkCreate */
         NetworkCreate: {
@@ -2944,6 +5153,43 @@ export interface components {
              */
             status: "online" | "offline";
         };
+        /** OverviewOut */
+        OverviewOut: {
+            /** Avg Ms */
+            avg_ms: number | null;
+            /** Cost */
+            cost: number;
+            /** Cost Today */
+            cost_today: number;
+            /** Error Rate */
+            error_rate: number;
+            /** Errors */
+            errors: number;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Per Hour */
+            per_hour: components["schemas"]["HourPoint"][];
+            /** Queries */
+            queries: number;
+            range: components["schemas"]["Range"];
+            /** Tokens Cached */
+            tokens_cached: number;
+            /** Tokens In */
+            tokens_in: number;
+            /** Tokens Out */
+            tokens_out: number;
+        };
+        /** Page[CheckResultOut] */
+        Page_CheckResultOut_: {
+            /** Items */
+            items: components["schemas"]["CheckResultOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** PasswordChangeRequest */
         PasswordChangeRequest: {
             /** Current Password */
@@ -2955,6 +5201,39 @@ export interface components {
              * @description Required with MFA on.
              */
             otp?: string | null;
+        };
+        /**
+         * PathInfo
+         * @description A path's stat as the engine reports it.
+         */
+        PathInfo: {
+            /** Link Target */
+            link_target?: string | null;
+            /** Mode */
+            mode: number;
+            /** Mtime */
+            mtime: string | null;
+            /** Name */
+            name: string;
+            /** Path */
+            path: string;
+            /** Size */
+            size: number;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "file" | "dir" | "symlink" | "other";
+        };
+        /** PerformanceOut */
+        PerformanceOut: {
+            /** Avg Ms */
+            avg_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Per Hour */
+            per_hour: components["schemas"]["HourPoint"][];
+            range: components["schemas"]["Range"];
         };
         /** PermissionCatalog */
         PermissionCatalog: {
@@ -3002,6 +5281,7 @@ export interface components {
             default_memory: number;
             /** Default Pids */
             default_pids: number;
+            defaults: components["schemas"]["QuotaValues"];
             /** Max Containers */
             max_containers: number | null;
             /** Max Cpus */
@@ -3012,6 +5292,7 @@ export interface components {
             max_memory_bytes: number | null;
             /** Max Services */
             max_services: number | null;
+            own: components["schemas"]["QuotaValues"];
             usage: components["schemas"]["QuotaUsage"];
             /** User Id */
             user_id: number;
@@ -3053,6 +5334,43 @@ export interface components {
             memory_bytes: number;
             /** Services */
             services: number;
+        };
+        /**
+         * QuotaValues
+         * @description The eight quota values; a null `max_*` means no limit (or, in `own`, the default).
+         */
+        QuotaValues: {
+            /** Default Cpus */
+            default_cpus: number | null;
+            /** Default Memory */
+            default_memory: number | null;
+            /** Default Pids */
+            default_pids: number | null;
+            /** Max Containers */
+            max_containers: number | null;
+            /** Max Cpus */
+            max_cpus: number | null;
+            /** Max Gpus */
+            max_gpus: number | null;
+            /** Max Memory Bytes */
+            max_memory_bytes: number | null;
+            /** Max Services */
+            max_services: number | null;
+        };
+        /** Range */
+        Range: {
+            /** Mcp Server Id */
+            mcp_server_id?: number | null;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
         };
         /** Readiness */
         Readiness: {
@@ -3185,6 +5503,39 @@ export interface components {
              */
             status: number;
         };
+        /** Remediation */
+        Remediation: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "restart_container" | "redeploy_service";
+            /**
+             * After Failures
+             * @default 3
+             */
+            after_failures: number;
+            /**
+             * Max Per Hour
+             * @default 3
+             */
+            max_per_hour: number;
+            /**
+             * Service Id
+             * @description The service to act on (default: a docker target's service).
+             */
+            service_id?: number | null;
+        };
+        /** RenameIn */
+        RenameIn: {
+            /**
+             * New Name
+             * @description The new name, same folder.
+             */
+            new_name: string;
+            /** Path */
+            path: string;
+        };
         /** RestoreRequest */
         RestoreRequest: {
             /**
@@ -3290,6 +5641,11 @@ export interface components {
             description: string;
             /** Effective Permissions */
             effective_permissions: string[];
+            /**
+             * Mfa Required
+             * @default false
+             */
+            mfa_required: boolean;
             /** Name */
             name: string;
             /** Parent */
@@ -3317,6 +5673,103 @@ export interface components {
              * @description The update whose previous images to return to (default: the last successful update).
              */
             update_id?: number | null;
+        };
+        /** RuleIn */
+        RuleIn: {
+            /** Channels */
+            channels?: number[];
+            condition: components["schemas"]["Condition"];
+            /**
+             * Cooldown S
+             * @default 300
+             */
+            cooldown_s: number;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * For S
+             * @default 0
+             */
+            for_s: number;
+            /** Name */
+            name: string;
+            scope?: components["schemas"]["Scope"];
+        };
+        /** RuleList */
+        RuleList: {
+            /** Items */
+            items: components["schemas"]["RuleOut"][];
+        };
+        /** RuleOut */
+        RuleOut: {
+            /** Channels */
+            channels: number[];
+            /** Condition */
+            condition: {
+                [key: string]: unknown;
+            };
+            /** Cooldown S */
+            cooldown_s: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Firing */
+            firing: number;
+            /** For S */
+            for_s: number;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /**
+             * Note
+             * @description Why the rule cannot evaluate yet (data not collected).
+             */
+            note?: string | null;
+            scope: components["schemas"]["Scope"];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * RunResult
+         * @description `POST /run`: the result of this run and the check's status after it.
+         */
+        RunResult: {
+            /**
+             * Check Status
+             * @enum {string}
+             */
+            check_status: "unknown" | "up" | "down";
+            /**
+             * Checked At
+             * Format: date-time
+             */
+            checked_at: string;
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Remediation */
+            remediation: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "up" | "down";
+            /** Transition */
+            transition: ("up" | "down") | null;
         };
         /** ScheduleList */
         ScheduleList: {
@@ -3398,6 +5851,51 @@ export interface components {
              * @description Days of a weekly schedule (mon..sun), at least one.
              */
             weekdays?: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+        };
+        /** Scope */
+        Scope: {
+            /** Ids */
+            ids?: number[];
+            /**
+             * Type
+             * @default all
+             * @enum {string}
+             */
+            type: "all" | "node" | "service" | "mcp";
+        };
+        /** SelectOption */
+        SelectOption: {
+            /** Label */
+            label: string;
+            /** Value */
+            value: string;
+        };
+        /** SeriesPoint */
+        SeriesPoint: {
+            /** Fired */
+            fired: number;
+            /** Jobs Failed */
+            jobs_failed: number;
+            /** Jobs Succeeded */
+            jobs_succeeded: number;
+            /** Resolved */
+            resolved: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+        };
+        /** ServerDayCost */
+        ServerDayCost: {
+            /** Cost */
+            cost: number;
+            /** Day */
+            day: string;
+            /** Mcp Server */
+            mcp_server: string;
+            /** Mcp Server Id */
+            mcp_server_id: number;
         };
         /** ServiceCreate */
         ServiceCreate: {
@@ -3652,6 +6150,96 @@ export interface components {
             /** Command */
             command: string;
         };
+        /** SshCredentialCreate */
+        SshCredentialCreate: {
+            /**
+             * Auth Type
+             * @enum {string}
+             */
+            auth_type: "key" | "password";
+            /** Name */
+            name: string;
+            /** Passphrase */
+            passphrase?: string | null;
+            /** Password */
+            password?: string | null;
+            /** Private Key */
+            private_key?: string | null;
+            /** Username */
+            username: string;
+        };
+        /** SshCredentialList */
+        SshCredentialList: {
+            /** Items */
+            items: components["schemas"]["SshCredentialOut"][];
+        };
+        /** SshCredentialOut */
+        SshCredentialOut: {
+            /**
+             * Auth Type
+             * @enum {string}
+             */
+            auth_type: "key" | "password";
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By Label */
+            created_by_label: string | null;
+            /** Has Secret */
+            has_secret: boolean;
+            /**
+             * Host Count
+             * @description Hosts that use this credential.
+             */
+            host_count: number;
+            /** Id */
+            id: number;
+            /**
+             * Key Fingerprint
+             * @description For a key: `SHA256:...`.
+             */
+            key_fingerprint: string | null;
+            /**
+             * Key Type
+             * @description For a key: its algorithm (e.g. ssh-ed25519).
+             */
+            key_type: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Public Key
+             * @description For a key: the line for authorized_keys.
+             */
+            public_key: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Username */
+            username: string;
+        };
+        /**
+         * SshCredentialPatch
+         * @description Only the fields given change. A new secret replaces the stored one; changing
+         *     `auth_type` needs the new secret (`private_key` or `password`).
+         */
+        SshCredentialPatch: {
+            /** Auth Type */
+            auth_type?: ("key" | "password") | null;
+            /** Name */
+            name?: string | null;
+            /** Passphrase */
+            passphrase?: string | null;
+            /** Password */
+            password?: string | null;
+            /** Private Key */
+            private_key?: string | null;
+            /** Username */
+            username?: string | null;
+        };
         /** SshTemplateIn */
         SshTemplateIn: {
             /** Template */
@@ -3691,6 +6279,216 @@ export interface components {
             started_at: string;
             /** Version */
             version: string;
+        };
+        /** TemplateCategory */
+        TemplateCategory: {
+            /** Count */
+            count: number;
+            /** Name */
+            name: string;
+        };
+        /** TemplateCategoryList */
+        TemplateCategoryList: {
+            /** Items */
+            items: components["schemas"]["TemplateCategory"][];
+        };
+        /** TemplateDeployRequest */
+        TemplateDeployRequest: {
+            /** Name */
+            name: string;
+            /** Node Id */
+            node_id?: number | null;
+            /** Variables */
+            variables?: {
+                [key: string]: string | number | boolean | null;
+            };
+        };
+        /** TemplateImportRequest */
+        TemplateImportRequest: {
+            /** Content */
+            content: string;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "portainer" | "pterodactyl" | "compose" | "dockyard";
+        };
+        /** TemplateImportResult */
+        TemplateImportResult: {
+            /** Items */
+            items: components["schemas"]["TemplateOut"][];
+            /**
+             * Skipped
+             * @description Entries that cannot become templates (e.g. Portainer stacks in a git repository, which cannot be fetched); everything else was imported.
+             */
+            skipped?: components["schemas"]["TemplateImportSkipped"][];
+        };
+        /** TemplateImportSkipped */
+        TemplateImportSkipped: {
+            /** Path */
+            path: string;
+            /** Reason */
+            reason: string;
+            /** Title */
+            title: string;
+        };
+        /**
+         * TemplateIn
+         * @description A template in Dockyard's format (the body of create/update, the export document).
+         */
+        TemplateIn: {
+            /**
+             * Category
+             * @default other
+             */
+            category: string;
+            /**
+             * Compose
+             * @description Compose YAML with `${VAR}` placeholders.
+             */
+            compose: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Documentation
+             * @description Markdown.
+             * @default
+             */
+            documentation: string;
+            /**
+             * Icon
+             * @description An http(s) URL or a lucide icon name.
+             */
+            icon?: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Slug
+             * @description Derived from the name when left out.
+             */
+            slug?: string | null;
+            /** Variables */
+            variables?: components["schemas"]["TemplateVariable"][];
+            /**
+             * Version
+             * @default 1
+             */
+            version: string;
+        };
+        /** TemplateList */
+        TemplateList: {
+            /** Items */
+            items: components["schemas"]["TemplateOut"][];
+            /** Total */
+            total: number;
+        };
+        /** TemplateOut */
+        TemplateOut: {
+            /** Builtin */
+            builtin: boolean;
+            /** Category */
+            category: string;
+            /** Compose */
+            compose: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Documentation */
+            documentation: string;
+            /** Icon */
+            icon: string | null;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Slug */
+            slug: string;
+            /** Source Format */
+            source_format: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Variables */
+            variables: components["schemas"]["TemplateVariable"][];
+            /** Version */
+            version: string;
+        };
+        /** TemplateUpdateOffer */
+        TemplateUpdateOffer: {
+            /** Changed Services */
+            changed_services: string[];
+            /** Current Version */
+            current_version: string | null;
+            /**
+             * Diff
+             * @description Unified diff of the rendered compose YAML (secrets masked).
+             */
+            diff: string;
+            /**
+             * From Template
+             * @description False for a service not created from a template.
+             */
+            from_template: boolean;
+            /** Latest Version */
+            latest_version: string | null;
+            /** Service Id */
+            service_id: number;
+            /** Template Id */
+            template_id: number | null;
+            /** Template Slug */
+            template_slug: string | null;
+            /** Update Available */
+            update_available: boolean;
+        };
+        /**
+         * TemplateVariable
+         * @description One form field of the deploy dialog and the `${NAME}` it fills.
+         */
+        TemplateVariable: {
+            /** Default */
+            default?: string | null;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Label
+             * @default
+             */
+            label: string;
+            /**
+             * Name
+             * @description The `${NAME}` placeholder in the compose definition.
+             */
+            name: string;
+            /** Options */
+            options?: components["schemas"]["SelectOption"][];
+            /**
+             * Pattern
+             * @description A regular expression the whole value must match.
+             */
+            pattern?: string | null;
+            /**
+             * Required
+             * @default false
+             */
+            required: boolean;
+            /**
+             * Type
+             * @default string
+             * @enum {string}
+             */
+            type: "string" | "number" | "bool" | "select" | "secret";
         };
         /**
          * TicketOut
@@ -3801,6 +6599,40 @@ export interface components {
              * @constant
              */
             token_type: "bearer";
+        };
+        /** ToolRow */
+        ToolRow: {
+            /** Avg Ms */
+            avg_ms: number | null;
+            /** Cost */
+            cost: number;
+            /** Error Rate */
+            error_rate: number;
+            /** Errors */
+            errors: number;
+            /** Mcp Server */
+            mcp_server: string;
+            /** Mcp Server Id */
+            mcp_server_id: number;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Queries */
+            queries: number;
+            /** Tool */
+            tool: string;
+        };
+        /** ToolSummary */
+        ToolSummary: {
+            /** Description */
+            description?: string | null;
+            /** Name */
+            name: string;
+        };
+        /** ToolsOut */
+        ToolsOut: {
+            /** Items */
+            items: components["schemas"]["ToolRow"][];
+            range: components["schemas"]["Range"];
         };
         /** UnmanagedContainer */
         UnmanagedContainer: {
@@ -3995,6 +6827,44 @@ export interface components {
              */
             node_id?: number | null;
         };
+        /**
+         * Uptime
+         * @description Share of `up` results (percent) over each window; null without results.
+         */
+        Uptime: {
+            /** D30 */
+            d30: number | null;
+            /** D7 */
+            d7: number | null;
+            /** H24 */
+            h24: number | null;
+        };
+        /**
+         * UsageBatchRaw
+         * @description The ingest body as received: each event is validated one by one (see `UsageEventIn`),
+         *     so errors name `events[i].field`.
+         */
+        UsageBatchRaw: {
+            /**
+             * Events
+             * @description At most 10,000 events, each shaped like UsageEventIn.
+             */
+            events: {
+                [key: string]: unknown;
+            }[];
+        };
+        /** UsageIngestResult */
+        UsageIngestResult: {
+            /** Duplicates */
+            duplicates: number;
+            /** Received */
+            received: number;
+            /**
+             * Stored
+             * @description New events; duplicates of stored ids are not counted.
+             */
+            stored: number;
+        };
         /** UserCreate */
         UserCreate: {
             /** Display Name */
@@ -4039,6 +6909,27 @@ export interface components {
             last_login_at: string | null;
             /** Role */
             role: string;
+        };
+        /** UserRow */
+        UserRow: {
+            /** Avg Ms */
+            avg_ms: number | null;
+            /** Cost */
+            cost: number;
+            /** Error Rate */
+            error_rate: number;
+            /** Errors */
+            errors: number;
+            /** Queries */
+            queries: number;
+            /** Tokens Cached */
+            tokens_cached: number;
+            /** Tokens In */
+            tokens_in: number;
+            /** Tokens Out */
+            tokens_out: number;
+            /** User */
+            user: string;
         };
         /** UserSessionList */
         UserSessionList: {
@@ -4089,6 +6980,12 @@ export interface components {
             password?: string | null;
             /** Role */
             role?: string | null;
+        };
+        /** UsersOut */
+        UsersOut: {
+            /** Items */
+            items: components["schemas"]["UserRow"][];
+            range: components["schemas"]["Range"];
         };
         /** ValidateRequest */
         ValidateRequest: {
@@ -4239,6 +7136,19 @@ export interface components {
              */
             size_bytes?: number | null;
         };
+        /** Widget */
+        Widget: {
+            /**
+             * Id
+             * @enum {string}
+             */
+            id: "stats" | "alerts" | "charts" | "nodes" | "schedules" | "activity";
+            /**
+             * Visible
+             * @default true
+             */
+            visible: boolean;
+        };
     };
     responses: never;
     parameters: never;
@@ -4248,6 +7158,880 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_channels_api_v1_alert_channels_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_channel_api_v1_alert_channels_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_channel_api_v1_alert_channels__channel_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_channel_api_v1_alert_channels__channel_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_channel_api_v1_alert_channels__channel_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    channel_deliveries_api_v1_alert_channels__channel_id__deliveries_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryOut"][];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    test_channel_api_v1_alert_channels__channel_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelTestResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_rules_api_v1_alert_rules_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_rule_api_v1_alert_rules_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_rule_api_v1_alert_rules__rule_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_rule_api_v1_alert_rules__rule_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_rule_api_v1_alert_rules__rule_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_alerts_api_v1_alerts_get: {
+        parameters: {
+            query?: {
+                status?: ("firing" | "resolved") | null;
+                rule_id?: number | null;
+                kind?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_alert_api_v1_alerts__alert_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    acknowledge_alert_api_v1_alerts__alert_id__ack_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    analytics_cost_api_v1_analytics_cost_get: {
+        parameters: {
+            query?: {
+                /** @description Start (ISO 8601; default: 7 days ago). */
+                since?: string | null;
+                /** @description End, exclusive (default: now). */
+                until?: string | null;
+                /** @description Only this MCP server. */
+                mcp_server_id?: number | null;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostOut"];
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    analytics_errors_api_v1_analytics_errors_get: {
+        parameters: {
+            query?: {
+                /** @description Start (ISO 8601; default: 7 days ago). */
+                since?: string | null;
+                /** @description End, exclusive (default: now). */
+                until?: string | null;
+                /** @description Only this MCP server. */
+                mcp_server_id?: number | null;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorsOut"];
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    analytics_overview_api_v1_analytics_overview_get: {
+        parameters: {
+            query?: {
+                /** @description Start (ISO 8601; default: 7 days ago). */
+                since?: string | null;
+                /** @description End, exclusive (default: now). */
+                until?: string | null;
+                /** @description Only this MCP server. */
+                mcp_server_id?: number | null;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OverviewOut"];
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    analytics_performance_api_v1_analytics_performance_get: {
+        parameters: {
+            query?: {
+                /** @description Start (ISO 8601; default: 7 days ago). */
+                since?: string | null;
+                /** @description End, exclusive (default: now). */
+                until?: string | null;
+                /** @description Only this MCP server. */
+                mcp_server_id?: number | null;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PerformanceOut"];
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    analytics_tools_api_v1_analytics_tools_get: {
+        parameters: {
+            query?: {
+                /** @description Start (ISO 8601; default: 7 days ago). */
+                since?: string | null;
+                /** @description End, exclusive (default: now). */
+                until?: string | null;
+                /** @description Only this MCP server. */
+                mcp_server_id?: number | null;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolsOut"];
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    analytics_users_api_v1_analytics_users_get: {
+        parameters: {
+            query?: {
+                /** @description Start (ISO 8601; default: 7 days ago). */
+                since?: string | null;
+                /** @description End, exclusive (default: now). */
+                until?: string | null;
+                /** @description Only this MCP server. */
+                mcp_server_id?: number | null;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsersOut"];
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     delete_artifact_api_v1_artifacts__artifact_id__delete: {
         parameters: {
             query?: never;
@@ -4933,6 +8717,704 @@ export interface operations {
             };
         };
     };
+    export_config_api_v1_config_export_get: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated kinds (alert_channels, alert_rules, cleanup_policies, health_checks, hosts, mcp_servers, nodes, registries, roles, services, templates); default: all. */
+                kinds?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": Record<string, never>;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    import_config_api_v1_config_import_post: {
+        parameters: {
+            query?: {
+                dry_run?: boolean;
+                /** @description Remove objects of the imported kinds that the document lacks. */
+                prune?: boolean;
+                /** @description Comma-separated kinds (alert_channels, alert_rules, cleanup_policies, health_checks, hosts, mcp_servers, nodes, registries, roles, services, templates); default: all. */
+                kinds?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/yaml": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigImportResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    rollback_api_v1_config_rollback_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfigRollbackRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigImportResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_snapshots_api_v1_config_snapshots_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigSnapshotList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    diff_snapshots_api_v1_config_snapshots_diff_get: {
+        parameters: {
+            query: {
+                from: number;
+                to: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigSnapshotDiff"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_snapshot_api_v1_config_snapshots__snapshot_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                snapshot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": Record<string, never>;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    dashboard_activity_api_v1_dashboard_activity_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActivityFeed"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_dashboard_prefs_api_v1_dashboard_prefs_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardPrefsIO"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_dashboard_prefs_api_v1_dashboard_prefs_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DashboardPrefsIO"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardPrefsIO"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    dashboard_series_api_v1_dashboard_series_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardSeries"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    dashboard_summary_api_v1_dashboard_summary_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardSummary"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_checks_api_v1_health_checks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthCheckList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_check_api_v1_health_checks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HealthCheckCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthCheckOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_check_api_v1_health_checks__check_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                check_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthCheckDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_check_api_v1_health_checks__check_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                check_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_check_api_v1_health_checks__check_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                check_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HealthCheckPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthCheckOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    check_history_api_v1_health_checks__check_id__history_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                check_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CheckResultOut_"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    run_check_api_v1_health_checks__check_id__run_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                check_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_hosts_api_v1_hosts_get: {
         parameters: {
             query?: {
@@ -5496,6 +9978,46 @@ export interface operations {
             };
         };
     };
+    get_host_ssh_api_v1_hosts__host_id__ssh_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostSshOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_ssh_command_api_v1_hosts__host_id__ssh_command_get: {
         parameters: {
             query?: never;
@@ -5527,6 +10049,226 @@ export interface operations {
             };
             /** @description Validation Error */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_host_ssh_credential_api_v1_hosts__host_id__ssh_credential_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HostCredentialIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostSshOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_host_key_api_v1_hosts__host_id__ssh_hostkey_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    scan_host_key_api_v1_hosts__host_id__ssh_hostkey_scan_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostKeyScanOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Bad Gateway */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Gateway Timeout */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    trust_host_key_api_v1_hosts__host_id__ssh_hostkey_trust_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                host_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HostKeyTrustIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostSshOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Bad Gateway */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Gateway Timeout */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5598,6 +10340,363 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_mcp_servers_api_v1_mcp_servers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_mcp_server_api_v1_mcp_servers_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpServerCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_mcp_server_api_v1_mcp_servers__server_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_mcp_server_api_v1_mcp_servers__server_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_mcp_server_api_v1_mcp_servers__server_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpServerPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    check_mcp_server_now_api_v1_mcp_servers__server_id__check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpCheckOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    mcp_server_history_api_v1_mcp_servers__server_id__history_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                server_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpCheckHistory"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    mcp_server_tool_changes_api_v1_mcp_servers__server_id__tool_changes_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                server_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpToolChangeList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    mcp_server_tools_api_v1_mcp_servers__server_id__tools_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpToolList"];
                 };
             };
             /** @description Not authenticated */
@@ -5816,6 +10915,410 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CleanupPolicyOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_files_api_v1_nodes__node_id__containers__container_id__files_get: {
+        parameters: {
+            query: {
+                /** @description Absolute path. */
+                path: string;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_file_api_v1_nodes__node_id__containers__container_id__files_delete: {
+        parameters: {
+            query: {
+                /** @description Absolute path. */
+                path: string;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    read_file_api_v1_nodes__node_id__containers__container_id__files_content_get: {
+        parameters: {
+            query: {
+                /** @description Absolute path. */
+                path: string;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileContent"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    write_file_api_v1_nodes__node_id__containers__container_id__files_content_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FileContentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PathInfo"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    download_file_api_v1_nodes__node_id__containers__container_id__files_download_get: {
+        parameters: {
+            query: {
+                /** @description Absolute path. */
+                path: string;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file's bytes, or a tar of a folder or symlink. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/x-tar": string;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    make_folder_api_v1_nodes__node_id__containers__container_id__files_mkdir_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MkdirIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PathInfo"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    rename_file_api_v1_nodes__node_id__containers__container_id__files_rename_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenameIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PathInfo"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    stat_file_api_v1_nodes__node_id__containers__container_id__files_stat_get: {
+        parameters: {
+            query: {
+                /** @description Absolute path. */
+                path: string;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PathInfo"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    upload_file_api_v1_nodes__node_id__containers__container_id__files_upload_post: {
+        parameters: {
+            query: {
+                /** @description Absolute path. */
+                path: string;
+                /** @description The file's name. */
+                name: string;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PathInfo"];
                 };
             };
             /** @description Not authenticated */
@@ -7582,6 +13085,46 @@ export interface operations {
             };
         };
     };
+    template_update_api_v1_services__service_id__template_update_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateUpdateOffer"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     last_service_update_check_api_v1_services__service_id__update_check_get: {
         parameters: {
             query?: never;
@@ -7834,6 +13377,199 @@ export interface operations {
             };
         };
     };
+    list_ssh_credentials_api_v1_ssh_credentials_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshCredentialList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_ssh_credential_api_v1_ssh_credentials_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SshCredentialCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshCredentialOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_ssh_credential_api_v1_ssh_credentials__credential_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                credential_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshCredentialOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_ssh_credential_api_v1_ssh_credentials__credential_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                credential_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_ssh_credential_api_v1_ssh_credentials__credential_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                credential_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SshCredentialPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshCredentialOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     system_info_api_v1_system_info_get: {
         parameters: {
             query?: never;
@@ -7854,6 +13590,370 @@ export interface operations {
             };
             /** @description Not authenticated */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_templates_api_v1_templates_get: {
+        parameters: {
+            query?: {
+                /** @description Part of the name, slug or description */
+                search?: string | null;
+                category?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_template_api_v1_templates_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_categories_api_v1_templates_categories_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateCategoryList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    import_templates_api_v1_templates_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateImportRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateImportResult"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_template_api_v1_templates__template_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_template_api_v1_templates__template_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_template_api_v1_templates__template_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    deploy_template_api_v1_templates__template_id__deploy_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateDeployRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    export_template_api_v1_templates__template_id__export_get: {
+        parameters: {
+            query?: {
+                format?: "yaml" | "json";
+            };
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "application/yaml": string;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7992,6 +14092,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    ingest_usage_events_api_v1_usage_events_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UsageBatchRaw"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageIngestResult"];
                 };
             };
             /** @description Not authenticated */

@@ -4,6 +4,7 @@ import {
   Check,
   Copy,
   Download,
+  Gauge,
   KeyRound,
   Loader2,
   LogOut,
@@ -26,6 +27,8 @@ import {
 } from "@/api/account";
 import { isApiError } from "@/api/errors";
 import { queryKeys, useMe } from "@/api/queries";
+import { useMyQuota } from "@/api/users";
+import { QuotaUsage } from "@/components/QuotaUsage";
 import { EmptyState } from "@/components/EmptyState";
 import { ErrorState } from "@/components/ErrorState";
 import { PageHeader } from "@/components/PageHeader";
@@ -868,6 +871,32 @@ function TokensCard({ permissions }: { permissions: string[] }) {
   );
 }
 
+// ---------------------------------------------------------------- quota
+
+/** What my services take, against my quota (only shown when the quota binds me). */
+function QuotaCard() {
+  const quota = useMyQuota();
+  return (
+    <Card data-testid="my-quota-card">
+      <CardHeader>
+        <CardTitle className="flex items-center gap-2">
+          <Gauge className="size-4" /> Quota
+        </CardTitle>
+        <CardDescription>What your services may take in total. Ask an admin for more.</CardDescription>
+      </CardHeader>
+      <CardContent>
+        {quota.isPending ? (
+          <Skeleton className="h-28 w-full" />
+        ) : quota.isError ? (
+          <ErrorState error={quota.error} title="Couldn't load your quota" onRetry={() => void quota.refetch()} />
+        ) : (
+          <QuotaUsage quota={quota.data} />
+        )}
+      </CardContent>
+    </Card>
+  );
+}
+
 // ---------------------------------------------------------------- page
 
 export function AccountPage() {
@@ -878,6 +907,8 @@ export function AccountPage() {
   if (me.isError) return <ErrorState error={me.error} onRetry={() => void me.refetch()} />;
   const user = me.data;
   const canTokens = user.permissions?.includes("tokens:manage") ?? false;
+  // Admins and holders of services:privileged are not bound by quotas.
+  const boundByQuota = (user.permissions?.includes("services:create") ?? false) && !(user.permissions?.includes("services:privileged") ?? false);
   return (
     <div className="space-y-5" data-testid="account-page">
       <PageHeader description={`Security settings of ${user.email}`} />
@@ -894,6 +925,7 @@ export function AccountPage() {
       <MfaCard email={user.email} required={user.mfa_enrollment_required ?? false} />
       <PasswordCard mfaEnabled={mfa.data?.enabled ?? false} />
       <SessionsCard />
+      {boundByQuota && <QuotaCard />}
       {canTokens && <TokensCard permissions={user.permissions ?? []} />}
     </div>
   );

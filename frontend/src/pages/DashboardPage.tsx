@@ -1,19 +1,25 @@
+import type { ReactNode } from "react";
 import {
   Boxes,
   CircleStop,
   Cpu,
   Database,
-  ArrowRight,
   MemoryStick,
   Package,
   Play,
-  ScrollText,
   Server,
 } from "lucide-react";
 import { Link } from "react-router";
-import { useNodes, useRecentAudit, useSystemInfo } from "@/api/queries";
+import { useDashboardPrefs, type WidgetId } from "@/api/alerts";
+import { useNodes, useSystemInfo } from "@/api/queries";
 import type { Node } from "@/api/types";
-import { AuditMiniList } from "@/components/AuditList";
+import {
+  ActivityFeedCard,
+  ChartsCard,
+  CustomizeDashboard,
+  FiringAlertsCard,
+  FleetStats,
+} from "@/components/dashboard/DashboardWidgets";
 import { EmptyState } from "@/components/EmptyState";
 import { EngineCard } from "@/components/EngineCard";
 import { EngineUnreachable } from "@/components/EngineUnreachable";
@@ -23,7 +29,6 @@ import { KeyValueGrid } from "@/components/KeyValue";
 import { PageHeader } from "@/components/PageHeader";
 import { NodeStatusPill } from "@/components/Pills";
 import { StatCard } from "@/components/StatCard";
-import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { formatBytes, formatCount, formatDateTime, formatUptime, formatUtc } from "@/lib/format";
@@ -92,43 +97,16 @@ function ServerCard() {
   );
 }
 
-function RecentActivity() {
-  const audit = useRecentAudit(10);
-  return (
-    <Card data-testid="recent-activity">
-      <CardHeader className="flex-row items-center justify-between border-b pb-3">
-        <div className="space-y-1">
-          <CardTitle className="flex items-center gap-2">
-            <ScrollText className="size-4 text-muted-foreground" /> Recent activity
-          </CardTitle>
-          <CardDescription>Last 10 audit events</CardDescription>
-        </div>
-        <Button asChild variant="ghost" size="sm">
-          <Link to="/audit" data-testid="recent-activity-link">
-            View audit log <ArrowRight />
-          </Link>
-        </Button>
-      </CardHeader>
-      {audit.isPending ? (
-        <div className="space-y-3 px-5 py-4">
-          {Array.from({ length: 5 }, (_, i) => <Skeleton key={i} className="h-8 w-full" />)}
-        </div>
-      ) : audit.isError ? (
-        <p className="px-5 py-6 text-sm text-muted-foreground">Recent activity could not be loaded.</p>
-      ) : audit.data.items.length === 0 ? (
-        <p className="px-5 py-6 text-sm text-muted-foreground">No activity recorded yet.</p>
-      ) : (
-        <AuditMiniList events={audit.data.items.slice(0, 10)} />
-      )}
-    </Card>
-  );
-}
+const DEFAULT_ORDER: WidgetId[] = ["stats", "alerts", "charts", "nodes", "schedules", "activity"];
 
 export function DashboardPage() {
   usePageTitle("Dashboard");
   const nodes = useNodes();
-  // The audit log needs `audit:read`; tenants and viewers do not get the card.
+  // The audit log needs `audit:read`, alerts `alerts:read`: others do not get those cards.
   const canAudit = useCan("audit:read");
+  const canJobs = useCan("jobs:read");
+  const canAlerts = useCan("alerts:read");
+  const prefs = useDashboardPrefs();
   const node = nodes.data ? pickLocalNode(nodes.data.items) : undefined;
 
   if (nodes.isError && !nodes.data) {
@@ -148,9 +126,39 @@ export function DashboardPage() {
   const total = nodes.data?.items.length ?? 0;
   const online = nodes.data?.items.filter((n) => n.status === "online").length ?? 0;
 
+  const widgets: Partial<Record<WidgetId, ReactNode>> = {
+    stats: <FleetStats />,
+    alerts: canAlerts ? <FiringAlertsCard /> : null,
+    charts: <ChartsCard />,
+    nodes: (
+      <div className="space-y-5">
+        <StatsGrid node={node} loading={nodes.isPending} />
+        <div className="grid gap-5 lg:grid-cols-3">
+          <div className="lg:col-span-2">
+            {node ? (
+              <EngineCard node={node} />
+            ) : (
+              <Card className="p-5">
+                <Skeleton className="mb-1 h-4 w-32" />
+                <Skeleton className="mb-5 h-3 w-40" />
+                <div className="grid gap-x-8 gap-y-4 sm:grid-cols-2">
+                  {Array.from({ length: 10 }, (_, i) => <Skeleton key={i} className="h-5 w-full" />)}
+                </div>
+              </Card>
+            )}
+          </div>
+          <ServerCard />
+        </div>
+      </div>
+    ),
+    schedules: <SchedulesCard />,
+    activity: canAudit || canJobs ? <ActivityFeedCard /> : null,
+  };
+
   return (
     <div className="space-y-5">
       <PageHeader
+        actions={<CustomizeDashboard prefs={prefs.data} />}
         description={
           node ? (
             <span className="flex flex-wrap items-center gap-2">
@@ -166,25 +174,12 @@ export function DashboardPage() {
         }
       />
       {node && !node.engine.reachable && <EngineUnreachable node={node} />}
-      <StatsGrid node={node} loading={nodes.isPending} />
-      <div className="grid gap-5 lg:grid-cols-3">
-        <div className="lg:col-span-2">
-          {node ? (
-            <EngineCard node={node} />
-          ) : (
-            <Card className="p-5">
-              <Skeleton className="mb-1 h-4 w-32" />
-              <Skeleton className="mb-5 h-3 w-40" />
-              <div className="grid gap-x-8 gap-y-4 sm:grid-cols-2">
-                {Array.from({ length: 10 }, (_, i) => <Skeleton key={i} className="h-5 w-full" />)}
-              </div>
-            </Card>
-          )}
-        </div>
-        <ServerCard />
-      </div>
-      <SchedulesCard />
-      {canAudit && <RecentActivity />}
+      {(prefs.data?.widgets ?? DEFAULT_ORDER.map((id) => ({ id, visible: true })))
+        .filter((w) => w.visible !== false)
+        .map((w) => {
+          const content = widgets[w.id];
+          return content ? <div key={w.id} data-widget={w.id}>{content}</div> : null;
+        })}
     </div>
   );
 }

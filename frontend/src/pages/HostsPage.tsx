@@ -51,6 +51,7 @@ import { formatBytes, formatRelative, formatUtc, orDash } from "@/lib/format";
 import { CSV_COLUMNS, checkCsvHeader, groupErrorsByRow, importSummary, parseTags, shortSha } from "@/lib/hostsCsv";
 import { usePageTitle } from "@/lib/pageTitle";
 import { useCan } from "@/lib/permissions";
+import { HostSshPanel } from "./hosts/HostSshPanel";
 
 const PAGE_SIZE = 50;
 const SEARCH_DEBOUNCE_MS = 300;
@@ -559,6 +560,7 @@ function HostDrawer({ host, onOpenChange }: { host: HostOut | null; onOpenChange
                 ]}
               />
               {host.notes && <p className="whitespace-pre-wrap rounded-md border bg-muted/40 p-3 text-sm">{host.notes}</p>}
+              <HostSshPanel hostId={host.id} hostname={host.hostname} />
               {canReadArtifacts && <ArtifactsPanel host={host} />}
             </div>
           </>

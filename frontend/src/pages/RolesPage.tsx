@@ -1,5 +1,5 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { Loader2, Lock, Pencil, Plus, ShieldCheck, Trash2 } from "lucide-react";
+import { Info, Loader2, Lock, Pencil, Plus, ShieldCheck, Smartphone, Trash2 } from "lucide-react";
 import { useEffect, useId, useMemo, useState } from "react";
 import { toast } from "sonner";
 import { isApiError } from "@/api/errors";
@@ -200,6 +200,11 @@ function RoleCard({ role, canManage, onEdit, onDelete }: { role: RoleOut; canMan
             )}
             {role.tenant && <Badge tone="warning">own services only</Badge>}
             {role.parent && <Badge tone="mono">inherits {role.parent}</Badge>}
+            {role.mfa_required && (
+              <Badge tone="success" title="Set by DOCKYARD_MFA_REQUIRED_ROLES" data-testid="role-mfa-required">
+                <Smartphone className="size-3" /> MFA required
+              </Badge>
+            )}
           </div>
           <p className="mt-1 text-sm text-muted-foreground">{role.description || ROLE_DESCRIPTIONS[role.name] || "—"}</p>
         </div>
@@ -266,8 +271,20 @@ export function RolesPage() {
       </div>
     );
   } else {
+    const mfaRoles = roles.data.items.filter((r) => r.mfa_required).map((r) => r.name);
     body = (
       <div className="space-y-3" data-testid="roles-list">
+        <div className="flex gap-2 rounded-md border bg-muted/40 px-3 py-2.5 text-sm" data-testid="roles-mfa-note">
+          <Info className="mt-0.5 size-4 shrink-0 text-muted-foreground" />
+          <p>
+            <span className="font-medium">Two-factor authentication required for: </span>
+            {mfaRoles.length ? mfaRoles.map((n) => <Badge key={n} tone="mono" className="mr-1">{n}</Badge>) : <span className="text-muted-foreground">no role. </span>}
+            <span className="text-muted-foreground">
+              {" "}
+              This is a server setting, <code className="font-mono text-xs">DOCKYARD_MFA_REQUIRED_ROLES</code> (e.g. <code className="font-mono text-xs">admin,operator</code>), read at start: change it in the server's environment and restart. Users of these roles must set up MFA on their Account page before they can use anything else.
+            </span>
+          </p>
+        </div>
         {roles.data.items.map((r) => (
           <RoleCard key={r.name} role={r} canManage={canManage} onEdit={() => open(r)} onDelete={() => setDeleting(r)} />
         ))}

@@ -1,4 +1,4 @@
-import { ArrowLeft, Box, FileCode2, History, Layers, ListChecks, PackageCheck, ScrollText, Settings2 } from "lucide-react";
+import { ArrowLeft, Box, FileCode2, FolderOpen, History, Layers, ListChecks, PackageCheck, ScrollText, Settings2, SquareTerminal } from "lucide-react";
 import { useEffect, useState } from "react";
 import { Link, useBlocker, useNavigate, useParams } from "react-router";
 import { isApiError } from "@/api/errors";
@@ -19,16 +19,20 @@ import { Tabs, TabsContent, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { usePageTitle } from "@/lib/pageTitle";
 import { activeJob } from "@/lib/serviceStatus";
 import { DefinitionTab, isDirty, type DefinitionDraft } from "./service/DefinitionTab";
+import { FilesTab } from "./service/FilesTab";
 import { JobsTab } from "./service/JobsTab";
 import { LogsTab } from "./service/LogsTab";
 import { OverviewTab } from "./service/OverviewTab";
 import { RevisionsTab } from "./service/RevisionsTab";
 import { SettingsTab } from "./service/SettingsTab";
+import { TerminalTab } from "./service/TerminalTab";
 import { UpdatesTab } from "./service/UpdatesTab";
 
 const TABS = [
   { value: "overview", label: "Overview", icon: Box },
   { value: "logs", label: "Logs", icon: ScrollText },
+  { value: "terminal", label: "Terminal", icon: SquareTerminal },
+  { value: "files", label: "Files", icon: FolderOpen },
   { value: "definition", label: "Definition", icon: FileCode2 },
   { value: "revisions", label: "Revisions", icon: History },
   { value: "updates", label: "Updates", icon: PackageCheck },
@@ -170,6 +174,12 @@ export function ServicePage() {
         </TabsContent>
         <TabsContent value="logs">
           <LogsTab service={s} />
+        </TabsContent>
+        <TabsContent value="terminal">
+          <TerminalTab service={s} />
+        </TabsContent>
+        <TabsContent value="files">
+          <FilesTab service={s} />
         </TabsContent>
         <TabsContent value="definition">
           <DefinitionTab service={s} draft={draft} setDraft={setDraft} />

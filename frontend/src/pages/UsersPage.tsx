@@ -1,5 +1,5 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { KeyRound, Loader2, MonitorSmartphone, Pencil, Plus, ScrollText, Search, Users } from "lucide-react";
+import { KeyRound, Loader2, MonitorSmartphone, Pencil, Plus, ScrollText, Search, ShieldCheck, Users } from "lucide-react";
 import { useEffect, useId, useState } from "react";
 import { Link } from "react-router";
 import { toast } from "sonner";
@@ -21,6 +21,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@
 import { formatRelative, formatUtc, orDash } from "@/lib/format";
 import { usePageTitle } from "@/lib/pageTitle";
 import { hasPermission } from "@/lib/permissions";
+import { UserAccessDialog } from "./users/UserAccessDialog";
 
 const BUILTIN_ORDER = ["admin", "operator", "auditor", "viewer", "user"];
 
@@ -297,6 +298,7 @@ export function UsersPage() {
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<UserOut | null>(null);
   const [viewingSessions, setViewingSessions] = useState<UserOut | null>(null);
+  const [viewingAccess, setViewingAccess] = useState<UserOut | null>(null);
 
   const add = canManage ? (
     <Button onClick={() => setCreating(true)} data-testid="user-add">
@@ -328,7 +330,7 @@ export function UsersPage() {
               <TableHead>Status</TableHead>
               <TableHead>Last sign-in</TableHead>
               <TableHead>Created</TableHead>
-              <TableHead className="w-32"><span className="sr-only">Actions</span></TableHead>
+              <TableHead className="w-40"><span className="sr-only">Actions</span></TableHead>
             </TableRow>
           </TableHeader>
           <TableBody>
@@ -350,6 +352,9 @@ export function UsersPage() {
                 </TableCell>
                 <TableCell className="py-1.5">
                   <div className="flex justify-end gap-1">
+                    <Button variant="ghost" size="icon" aria-label={`Access of ${u.email}`} title="Grants and quota" onClick={() => setViewingAccess(u)} data-testid="user-access">
+                      <ShieldCheck />
+                    </Button>
                     <Button variant="ghost" size="icon" aria-label={`Sessions of ${u.email}`} title="Sessions" onClick={() => setViewingSessions(u)} data-testid="user-sessions">
                       <MonitorSmartphone />
                     </Button>
@@ -397,6 +402,7 @@ export function UsersPage() {
       <CreateUserDialog open={creating} onOpenChange={setCreating} />
       <EditUserDialog user={editing} onOpenChange={(o) => !o && setEditing(null)} isSelf={editing?.id === me.data?.id} />
       <SessionsDialog user={viewingSessions} onOpenChange={(o) => !o && setViewingSessions(null)} />
+      <UserAccessDialog user={viewingAccess} canManage={canManage} onOpenChange={(o) => !o && setViewingAccess(null)} />
     </div>
   );
 }

@@ -11,6 +11,7 @@ from dockyard.access.models import Role, RoleGrant
 from dockyard.access.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, CATALOG
 from dockyard.access.schemas import (
     GrantCreate,
+    GrantOut,
     PermissionCatalog,
     PermissionGroup,
     RoleCreate,
@@ -21,6 +22,8 @@ from dockyard.access.service import MAX_ROLE_DEPTH, RoleBook, role_book
 from dockyard.audit.service import Actor, record
 from dockyard.kit.errors import ConflictError, DockyardError, NotFoundError, ValidationFailedError
 from dockyard.kit.request_meta import RequestMeta
+from dockyard.nodes.models import Node
+from dockyard.services.models import Service
 from dockyard.users.models import User
 
 
@@ -226,6 +229,46 @@ async def list_grants(session: AsyncSession, user_id: int) -> list[RoleGrant]:
     )
 
 
+async def _scope_names(
+    session: AsyncSession, grants: list[RoleGrant]
+) -> dict[tuple[str, int], str]:
+    """Names of the nodes and services the grants point at (deleted ones are absent)."""
+    names: dict[tuple[str, int], str] = {}
+    for scope_type, model in (("node", Node), ("service", Service)):
+        ids = {g.scope_id for g in grants if g.scope_type == scope_type and g.scope_id is not None}
+        if ids:
+            rows = await session.execute(select(model.id, model.name).where(model.id.in_(ids)))
+            names.update({(scope_type, int(i)): str(n) for i, n in rows.all()})
+    return names
+
+
+async def grants_out(session: AsyncSession, grants: list[RoleGrant]) -> list[GrantOut]:
+    """The grants with the name of the node or service each one is scoped to."""
+    names = await _scope_names(session, grants)
+    out = []
+    for grant in grants:
+        item = GrantOut.model_validate(grant)
+        if grant.scope_id is not None:
+            item.scope_name = names.get((grant.scope_type, grant.scope_id))
+        out.append(item)
+    return out
+
+
+async def _check_scope_target(session: AsyncSession, body: GrantCreate) -> None:
+    """A node or service grant must point at one that exists (clusters are not modelled yet)."""
+    model: type[Node] | type[Service] | None = None
+    if body.scope_type == "node":
+        model = Node
+    elif body.scope_type == "service":
+        model = Service
+    if model is None or body.scope_id is None:
+        return
+    if await session.get(model, body.scope_id) is None:
+        raise _invalid(
+            "scope_id", f"no {body.scope_type} with id {body.scope_id}", code="scope_not_found"
+        )
+
+
 async def add_grant(
     session: AsyncSession,
     user_id: int,
@@ -238,6 +281,7 @@ async def add_grant(
         raise _invalid("role", f"unknown role '{body.role[:64]}'", code="unknown_role")
     if (body.scope_type == "global") != (body.scope_id is None):
         raise _invalid("scope_id", "required for node, cluster and service; absent for global")
+    await _check_scope_target(session, body)
     existing = (
         await session.execute(
             select(RoleGrant).where(

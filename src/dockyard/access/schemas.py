@@ -22,6 +22,8 @@ class RoleOut(BaseModel):
     # Tenants act only on the services they own (the `user` role and its descendants).
     tenant: bool
     users: int
+    # Users whose own role this is must enroll MFA (`DOCKYARD_MFA_REQUIRED_ROLES`, read-only).
+    mfa_required: bool = False
 
 
 class RoleList(BaseModel):
@@ -63,7 +65,7 @@ class GrantCreate(BaseModel):
 
     role: str = Field(max_length=64)
     scope_type: ScopeType
-    scope_id: int | None = None
+    scope_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class GrantOut(BaseModel):
@@ -74,6 +76,8 @@ class GrantOut(BaseModel):
     role: str
     scope_type: str
     scope_id: int | None
+    # The node's or service's name (null for `global`, `cluster`, or a target since deleted).
+    scope_name: str | None = None
     created_at: datetime
 
 

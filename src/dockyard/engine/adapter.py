@@ -293,6 +293,34 @@ class DockerEngine:
         )
         return dict(result or {})
 
+    # ---- container terminal and file browser (containers package) -------------------------
+
+    async def dedicated_api_client(self) -> docker.APIClient:
+        """A low-level client of its own, pinned to the negotiated API version.
+
+        For hijacked exec sockets and streamed archives, which hold their connection for
+        as long as they run (a pooled connection must not be held by them). The caller
+        closes it; it is used from one worker thread at a time.
+        """
+        version = await self.call(lambda c: str(c.api.api_version))
+        return docker.APIClient(
+            base_url=self.base_url, version=version, timeout=int(self.timeout_s)
+        )
+
+    async def exec_run(
+        self, container: str, cmd: list[str], *, max_output: int = 4096
+    ) -> tuple[int, str]:
+        """Run `cmd` (no shell) in a running container; (exit code, first output bytes)."""
+
+        def run(client: docker.DockerClient) -> tuple[int, str]:
+            exec_id = client.api.exec_create(container, cmd, stdout=True, stderr=True)["Id"]
+            output = client.api.exec_start(exec_id, tty=False)
+            code = client.api.exec_inspect(exec_id).get("ExitCode")
+            text = bytes(output or b"")[:max_output].decode("utf-8", "replace")
+            return (code if isinstance(code, int) else -1), text
+
+        return await self.call(run)
+
 
 class EngineRegistry:
     """One `DockerEngine` per node id, created on first use and shared."""

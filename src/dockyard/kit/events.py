@@ -25,6 +25,9 @@ class Event:
     type: str
     data: dict[str, Any]
     ts: datetime = field(default_factory=utcnow)
+    # None when published in this process; the publishing process's id when the event
+    # arrived from another process over the event bridge (see kit/bridge.py).
+    origin: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type, "data": self.data, "ts": self.ts.isoformat()}
@@ -54,9 +57,12 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self._queue_size = queue_size
 
-    def publish(self, type: str, data: dict[str, Any]) -> Event:
-        """Deliver to every subscriber without waiting; safe from any coroutine."""
-        event = Event(type, data)
+    def publish(self, type: str, data: dict[str, Any], *, origin: str | None = None) -> Event:
+        """Deliver to every subscriber without waiting; safe from any coroutine.
+
+        `origin` marks an event re-published from another process (never forwarded again).
+        """
+        event = Event(type, data, origin=origin)
         for subscription in tuple(self._subscribers):
             subscription.offer(event)
         return event

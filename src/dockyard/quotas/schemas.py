@@ -15,6 +15,19 @@ class QuotaUsage(BaseModel):
     gpus: int
 
 
+class QuotaValues(BaseModel):
+    """The eight quota values; a null `max_*` means no limit (or, in `own`, the default)."""
+
+    max_services: int | None
+    max_containers: int | None
+    max_cpus: float | None
+    max_memory_bytes: int | None
+    max_gpus: int | None
+    default_cpus: float | None
+    default_memory: int | None
+    default_pids: int | None
+
+
 class QuotaOut(BaseModel):
     """A user's effective quota (own values, else the global defaults) and usage.
 
@@ -32,6 +45,9 @@ class QuotaOut(BaseModel):
     default_memory: int
     default_pids: int
     usage: QuotaUsage
+    # The user's own values (null: the default applies) and the global defaults, for editors.
+    own: QuotaValues
+    defaults: QuotaValues
 
 
 class QuotaUpdate(BaseModel):

@@ -24,7 +24,7 @@ from dockyard.kit.db import Database
 from dockyard.kit.errors import NotFoundError, ValidationFailedError
 from dockyard.kit.request_meta import RequestMeta
 from dockyard.quotas.models import UserQuota
-from dockyard.quotas.schemas import QuotaOut, QuotaUpdate, QuotaUsage
+from dockyard.quotas.schemas import QuotaOut, QuotaUpdate, QuotaUsage, QuotaValues
 from dockyard.services import repository as services_repository
 from dockyard.services.compose import ComposeDefinition
 from dockyard.services.compose.policy import (
@@ -273,6 +273,7 @@ async def quota_out(session: AsyncSession, user_id: int, settings: Settings) -> 
     limits = await limits_for(session, user_id, settings)
     used = await usage_of(session, user_id, limits, exclude_service_id=None)
     row = await session.get(UserQuota, user_id)
+    defaults = default_limits(settings)
     return QuotaOut(
         user_id=user_id,
         custom=row is not None,
@@ -291,6 +292,8 @@ async def quota_out(session: AsyncSession, user_id: int, settings: Settings) -> 
             memory_bytes=used.memory_bytes,
             gpus=used.gpus,
         ),
+        own=QuotaValues(**{name: getattr(row, name) if row else None for name in _FIELDS}),
+        defaults=QuotaValues(**{name: getattr(defaults, name) for name in _FIELDS}),
     )
 
 

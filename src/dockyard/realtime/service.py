@@ -50,7 +50,7 @@ EngineUrlFor = Callable[[int], str | Awaitable[str | None] | None]
 # (node id, container id or name) -> the Dockyard service id of that container, if any.
 ContainerServiceFor = Callable[[int, str], int | None]
 
-DEFAULT_EVENT_PREFIXES = ("service.", "container.", "job.", "audit.", "node.")
+DEFAULT_EVENT_PREFIXES = ("service.", "container.", "job.", "audit.", "node.", "alert.")
 # WebSocket close codes (RFC 6455).
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
@@ -68,6 +68,7 @@ _EVENT_PERMISSIONS = {
     "job": "jobs:read",
     "service": "services:read",
     "container": "services:read",
+    "alert": "alerts:read",
 }
 
 
@@ -459,7 +460,7 @@ class _Connection:
         service_id = data.get("service_id") if isinstance(data, dict) else None
         if sees_all(principal):
             return True
-        if event_type.startswith(("audit.", "node.")):
+        if event_type.startswith(("audit.", "node.", "alert.")):
             return needed is not None
         if not isinstance(service_id, int):
             return False  # not about a service this tenant could see

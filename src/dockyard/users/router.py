@@ -147,7 +147,7 @@ async def list_grants(
     """The user's scoped role grants (beyond the user's own role)."""
     await _user_or_404(session, user_id)
     rows = await roles.list_grants(session, user_id)
-    return GrantList(items=[GrantOut.model_validate(g) for g in rows])
+    return GrantList(items=await roles.grants_out(session, rows))
 
 
 @router.post("/{user_id}/grants", response_model=GrantOut, status_code=status.HTTP_201_CREATED)
@@ -162,9 +162,10 @@ async def add_grant(
     """Give the user a role on a scope: `global`, or a `node`, `cluster` or `service` id."""
     await _user_or_404(session, user_id)
     grant = await roles.add_grant(session, user_id, body, actor=principal.actor, meta=meta)
+    out = (await roles.grants_out(session, [grant]))[0]
     await session.commit()
     runtime.auth.forget_user(user_id)
-    return GrantOut.model_validate(grant)
+    return out
 
 
 @router.delete(
@@ -180,7 +181,7 @@ async def remove_grant(
     session: SessionDep,
     meta: MetaDep,
 ) -> Response:
-    """Take a grant back."""
+    """Take a grant back (404 `grant_not_found` unless it is this user's); audited."""
     await roles.remove_grant(session, user_id, grant_id, actor=principal.actor, meta=meta)
     await session.commit()
     runtime.auth.forget_user(user_id)

@@ -1,9 +1,13 @@
 import {
+  BarChart3,
   Bell,
+  Bot,
+  FileCog,
   HeartPulse,
   KeyRound,
   Layers,
   LayoutDashboard,
+  LayoutTemplate,
   Package,
   ScrollText,
   Server,
@@ -37,6 +41,7 @@ export const NAV_GROUPS: NavGroup[] = [
     label: "Workloads",
     items: [
       { key: "services", label: "Services", to: "/services", icon: Layers },
+      { key: "templates", label: "Templates", to: "/templates", icon: LayoutTemplate, permission: "templates:read" },
       { key: "images", label: "Images", to: "/images", icon: Package },
     ],
   },
@@ -47,6 +52,8 @@ export const NAV_GROUPS: NavGroup[] = [
       { key: "hosts", label: "Hosts", to: "/hosts", icon: Waypoints },
       { key: "health", label: "Health", to: "/health", icon: HeartPulse },
       { key: "alerts", label: "Alerts", to: "/alerts", icon: Bell },
+      { key: "mcp", label: "MCP servers", to: "/mcp", icon: Bot, permission: "mcp:read" },
+      { key: "analytics", label: "Analytics", to: "/analytics", icon: BarChart3, permission: "analytics:read" },
     ],
   },
   {
@@ -56,6 +63,7 @@ export const NAV_GROUPS: NavGroup[] = [
       { key: "registries", label: "Registries", to: "/registries", icon: KeyRound, permission: "registries:read" },
       { key: "users", label: "Users", to: "/users", icon: Users, permission: "users:read" },
       { key: "roles", label: "Roles", to: "/roles", icon: ShieldCheck, permission: "roles:read" },
+      { key: "config", label: "Configuration", to: "/configuration", icon: FileCog, permission: "config:read" },
       { key: "settings", label: "Settings", to: "/settings", icon: Settings },
     ],
   },

@@ -40,12 +40,17 @@ export function ValidationStatus({ state, className }: { state: ValidationState;
   }
 }
 
+/** The default title: refusals of the container security policy (they carry a rule) say so. */
+export function issueListTitle(issues: readonly LocatedIssue[]): string {
+  return issues.length > 0 && issues.every((i) => i.rule) ? "Not allowed for your account" : "Problems";
+}
+
 /** The problems of a definition, by path (and line, in the YAML editor). Click to jump. */
 export function IssueList({
   issues,
   onSelect,
   className,
-  title = "Problems",
+  title: titleProp,
 }: {
   issues: readonly LocatedIssue[];
   onSelect?: (issue: LocatedIssue) => void;
@@ -53,6 +58,7 @@ export function IssueList({
   title?: string;
 }) {
   if (issues.length === 0) return null;
+  const title = titleProp ?? issueListTitle(issues);
   return (
     <div
       className={cn("rounded-md border border-red-200 bg-red-50/70 dark:border-red-900/60 dark:bg-red-950/30", className)}
@@ -71,6 +77,11 @@ export function IssueList({
               <span className="min-w-0">
                 {issue.path && <code className="mr-1.5 rounded bg-red-100 px-1 py-0.5 font-mono text-[11.5px] text-red-900 dark:bg-red-900/40 dark:text-red-200">{issue.path}</code>}
                 <span className="text-red-900 dark:text-red-100">{issue.message}</span>
+                {issue.rule && (
+                  <span className="ml-1.5 rounded border border-red-200 px-1 py-px font-mono text-[11px] whitespace-nowrap text-red-700 dark:border-red-900/60 dark:text-red-300" title="The security policy rule" data-testid="issue-rule">
+                    rule: {issue.rule}
+                  </span>
+                )}
               </span>
             </>
           );

@@ -16,8 +16,13 @@ export function issuesFromError(err: unknown): DefinitionIssue[] | null {
   const list = err.details?.["errors"];
   if (!Array.isArray(list)) return null;
   const issues = list
-    .filter((e): e is { path: unknown; message: unknown } => typeof e === "object" && e !== null)
-    .map((e) => ({ path: typeof e.path === "string" ? e.path : "", message: typeof e.message === "string" ? e.message : String(e.message) }));
+    .filter((e): e is { path: unknown; message: unknown; rule?: unknown } => typeof e === "object" && e !== null)
+    .map((e) => ({
+      path: typeof e.path === "string" ? e.path : "",
+      message: typeof e.message === "string" ? e.message : String(e.message),
+      // A refusal by the container security policy names its rule.
+      ...(typeof e.rule === "string" && e.rule ? { rule: e.rule } : {}),
+    }));
   return issues.length ? issues : null;
 }
 

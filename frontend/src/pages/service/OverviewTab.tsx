@@ -4,6 +4,7 @@ import type { ContainerOut, ServiceDetail } from "@/api/types";
 import { EmptyState } from "@/components/EmptyState";
 import { KeyValueGrid } from "@/components/KeyValue";
 import { PortLinks, RelativeTime } from "@/components/services/ServiceBits";
+import { TemplateUpdateBanner } from "@/components/TemplateUpdateBanner";
 import { Badge } from "@/components/ui/badge";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
@@ -217,6 +218,7 @@ export function OverviewTab({ service, nodeName }: { service: ServiceDetail; nod
   const labels = Object.entries(service.labels);
   return (
     <div className="space-y-5">
+      <TemplateUpdateBanner serviceId={service.id} />
       {service.drift && (
         <div
           role="status"
