@@ -114,9 +114,9 @@ def test_dark_theme_persists(page: Page, live_server: LiveServer) -> None:
 def test_pages_not_built_yet_say_so_honestly(page: Page, live_server: LiveServer) -> None:
     sign_in(page, live_server)
     expect(page.get_by_test_id("dashboard-engine-card")).to_be_visible()
-    for section in ("images", "hosts", "health", "alerts", "users", "settings"):
-        page.get_by_test_id(f"nav-{section}").click()
-        expect(page.get_by_test_id("empty-state")).to_be_visible()
+    # Every other section is built (each has its own e2e test); Settings says it is not.
+    page.get_by_test_id("nav-settings").click()
+    expect(page.get_by_test_id("empty-state")).to_be_visible()
     shot(page, "empty-state")
 
 

@@ -14,6 +14,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import ColumnElement, select
@@ -72,7 +73,7 @@ class ServiceViews:
 
     def __init__(self, source: ContainerSource) -> None:
         self.source = source
-        self._expected: dict[tuple[int, int], Expected] = {}
+        self._expected: dict[tuple[int, int, datetime], Expected] = {}
         # query -> (fingerprint, built at (monotonic), JSON body of the `ServiceList`)
         self._lists: OrderedDict[Hashable, tuple[Hashable, float, bytes]] = OrderedDict()
 
@@ -134,7 +135,8 @@ class ServiceViews:
     async def _expected_for(self, session: AsyncSession, service: Service) -> Expected | None:
         if service.deployed_revision is None:
             return None
-        key = (service.id, service.deployed_revision)
+        # `created_at` too: SQLite reuses the id of a deleted newest row.
+        key = (service.id, service.deployed_revision, service.created_at)
         cached = self._expected.get(key)
         if cached is None:
             revision = await repository.revision(session, service.id, service.deployed_revision)
