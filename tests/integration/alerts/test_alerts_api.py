@@ -120,13 +120,19 @@ async def test_health_check_fires_and_resolves_to_a_signed_webhook(
     verify_signature(resolved)
     assert resolved.json()["status"] == "resolved"
     assert resolved.json()["alert"]["id"] == body["alert"]["id"]
-    detail = (await admin.client.get(f"/api/v1/alerts/{body['alert']['id']}")).json()
+    # The receiver answers before the delivery row is marked sent: wait for it.
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        detail = (await admin.client.get(f"/api/v1/alerts/{body['alert']['id']}")).json()
+        deliveries = [(d["event"], d["status"]) for d in detail["deliveries"]]
+        if ("resolved", "pending") not in deliveries or (
+            asyncio.get_running_loop().time() > deadline
+        ):
+            break
+        await asyncio.sleep(0.1)
     assert detail["status"] == "resolved"
     assert detail["resolved_at"]
-    assert [(d["event"], d["status"]) for d in detail["deliveries"]] == [
-        ("firing", "sent"),
-        ("resolved", "sent"),
-    ]
+    assert deliveries == [("firing", "sent"), ("resolved", "sent")]
 
 
 async def test_update_rolled_back_fires_dedups_and_cooldown(
