@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from dockyard.agent.hub import AgentHub
 from dockyard.auth.service import AuthService
 from dockyard.engine.adapter import EngineRegistry
 from dockyard.jobs.runner import CeleryJobRunner, EmbeddedJobRunner, JobRunner, make_runner_id
@@ -34,6 +35,7 @@ class Runtime:
     state: StateService
     service_views: ServiceViews
     realtime: RealtimeHub
+    agents: AgentHub
     started_at: datetime = field(default_factory=utcnow)
     jobs: JobRunner = field(init=False)
     instance_id: str = ""
@@ -69,6 +71,7 @@ class Runtime:
                 allowed_origins=settings.allowed_origins,
                 container_service=state.container_service,
             ),
+            agents=AgentHub(settings),
         )
         runtime.role = role
         runtime.runner_id = make_runner_id(role)
@@ -115,6 +118,7 @@ class Runtime:
         if self.bridge is not None:
             await self.bridge.stop()
         await self.realtime.close()
+        await self.agents.close()
         await self.jobs.stop()
         await self.state.stop()
         await self.engines.close()

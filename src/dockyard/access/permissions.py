@@ -15,6 +15,8 @@ CATALOG: dict[str, tuple[str, ...]] = {
     "artifacts": ("read", "upload", "delete"),
     "audit": ("read", "export"),
     "config": ("read", "import"),
+    # containers: the fleet-wide container table and log search across every node.
+    "containers": ("read", "logs"),
     "health": ("read", "manage", "run"),
     "hosts": ("read", "manage", "ssh"),
     "images": ("read", "pull", "remove", "cleanup"),
@@ -63,6 +65,7 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
             "services:update",
             "services:logs",
             "nodes:manage",
+            "containers:logs",
             "images:pull",
             "images:remove",
             "images:cleanup",
@@ -76,7 +79,9 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
             "tokens:manage",
         }
     ),
-    "auditor": frozenset(_READS | {"audit:export", "services:logs", "tokens:manage"}),
+    "auditor": frozenset(
+        _READS | {"audit:export", "services:logs", "containers:logs", "tokens:manage"}
+    ),
     "viewer": frozenset(
         {
             "services:read",

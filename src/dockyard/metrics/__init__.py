@@ -1,0 +1,1 @@
+"""Host and container metrics: collection, time-series storage, downsampling and queries."""
