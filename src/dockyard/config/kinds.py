@@ -1382,7 +1382,14 @@ class HealthChecksKind(ConfigKind):
         user_id = ctx.principal.user.id if ctx.principal is not None else None
         await _guard(
             path,
-            health.create_check(ctx.session, body, user_id=user_id, actor=ctx.actor, meta=ctx.meta),
+            health.create_check(
+                ctx.session,
+                body,
+                box=health.header_box(ctx.runtime.auth.secret),
+                user_id=user_id,
+                actor=ctx.actor,
+                meta=ctx.meta,
+            ),
         )
 
     async def update(
@@ -1401,7 +1408,15 @@ class HealthChecksKind(ConfigKind):
         except ValidationError as exc:
             raise validation_error(exc, path) from exc
         await _guard(
-            path, health.update_check(ctx.session, row, body, actor=ctx.actor, meta=ctx.meta)
+            path,
+            health.update_check(
+                ctx.session,
+                row,
+                body,
+                box=health.header_box(ctx.runtime.auth.secret),
+                actor=ctx.actor,
+                meta=ctx.meta,
+            ),
         )
 
     async def delete(self, ctx: KindContext, current: dict[str, Any]) -> None:

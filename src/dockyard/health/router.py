@@ -70,6 +70,7 @@ async def create_check(
     check = await health.create_check(
         session,
         body,
+        box=health.header_box(runtime.auth.secret),
         user_id=principal.user.id,
         actor=principal.actor,
         meta=meta,
@@ -101,7 +102,14 @@ async def update_check(
 ) -> HealthCheckOut:
     """Change a check; header values sent back as `<redacted>` keep the stored ones."""
     check = await health.get_or_404(session, check_id)
-    await health.update_check(session, check, body, actor=principal.actor, meta=meta)
+    await health.update_check(
+        session,
+        check,
+        body,
+        box=health.header_box(runtime.auth.secret),
+        actor=principal.actor,
+        meta=meta,
+    )
     uptime = (await health.uptimes(session, [check.id]))[check.id]
     await session.commit()
     notify_changed(runtime)

@@ -40,6 +40,7 @@ from dockyard.kit.clock import utcnow
 from dockyard.kit.db import publish_after_commit
 from dockyard.kit.errors import ConflictError, NotFoundError, ValidationFailedError
 from dockyard.kit.request_meta import RequestMeta
+from dockyard.kit.secrets_box import SecretBox, SecretBoxError
 from dockyard.nodes.models import Node
 from dockyard.services import service as services
 from dockyard.services.models import Service
@@ -67,6 +68,7 @@ class Prober:
         self.guard = HostGuard(settings.health_allowed_hosts)
         self.clients = HttpClients(settings.health_max_concurrency)
         self.semaphore = asyncio.Semaphore(settings.health_max_concurrency)
+        self.box = header_box(runtime.auth.secret)
 
     async def probe(self, spec: CheckSpec) -> ProbeResult:
         async with self.semaphore:
@@ -74,7 +76,7 @@ class Prober:
 
     async def _probe(self, spec: CheckSpec) -> ProbeResult:
         try:
-            target = parse_target(spec.kind, spec.target)
+            target = parse_target(spec.kind, open_target(spec.kind, spec.target, self.box))
             if isinstance(target, HttpTarget):
                 return await asyncio.wait_for(
                     probe_http(target, spec.timeout_s, self.clients, self.guard),
@@ -142,6 +144,33 @@ class Outcome:
     check_status: str
     transition: str | None
     jobs: list[str] = field(default_factory=list)
+
+
+# HTTP header values (tokens, API keys) are stored encrypted; this marks a sealed value.
+SEALED_PREFIX = "dyenc1:"
+
+
+def header_box(secret: str) -> SecretBox:
+    """The box that seals HTTP checks' header values at rest."""
+    return SecretBox(secret, purpose="health-headers")
+
+
+def open_target(kind: str, target: dict[str, Any], box: SecretBox) -> dict[str, Any]:
+    """The target with its header values decrypted, for probing only (never returned)."""
+    if kind != "http" or not target.get("headers"):
+        return target
+    headers: dict[str, str] = {}
+    for name, value in target["headers"].items():
+        if isinstance(value, str) and value.startswith(SEALED_PREFIX):
+            try:
+                headers[name] = box.decrypt(value[len(SEALED_PREFIX) :])
+            except SecretBoxError:
+                # A changed server key: probe without it (the check then fails visibly).
+                log.warning("health_header_undecryptable", header=name)
+                continue
+        else:
+            headers[name] = str(value)  # written before values were sealed
+    return {**target, "headers": headers}
 
 
 def public_target(kind: str, target: dict[str, Any]) -> dict[str, Any]:
@@ -370,15 +399,21 @@ async def _normalized_target(
     session: AsyncSession,
     kind: str,
     target: dict[str, Any],
+    box: SecretBox,
     previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     model = parse_target(kind, target)
-    if isinstance(model, HttpTarget) and previous is not None:
-        old_headers = previous.get("headers") or {}
-        model.headers = {
-            name: (old_headers.get(name, "") if value == REDACTED else value)
-            for name, value in model.headers.items()
-        }
+    if isinstance(model, HttpTarget):
+        old_headers = (previous or {}).get("headers") or {}
+        sealed: dict[str, str] = {}
+        for name, value in model.headers.items():
+            if name in old_headers and value in (REDACTED, old_headers[name]):
+                sealed[name] = old_headers[name]  # unchanged: keep the stored (sealed) value
+            elif value == REDACTED:
+                raise _invalid(f"target.headers.{name}", "No value is stored for this header.")
+            else:
+                sealed[name] = SEALED_PREFIX + box.encrypt(value)
+        model.headers = sealed
     if isinstance(model, DockerTarget):
         if model.service_id is not None:
             service = await session.get(Service, model.service_id)
@@ -426,13 +461,15 @@ async def create_check(
     session: AsyncSession,
     body: HealthCheckCreate,
     *,
+    box: SecretBox,
     user_id: int | None,
     actor: Actor,
     meta: RequestMeta | None,
 ) -> HealthCheck:
+    """Add a check; HTTP header values are sealed with `box` before they are stored."""
     if body.timeout_s >= body.interval_s:
         raise _invalid("timeout_s", "timeout_s must be shorter than interval_s.")
-    target = await _normalized_target(session, body.kind, body.target)
+    target = await _normalized_target(session, body.kind, body.target, box)
     await _check_remediation(session, body.kind, target, body.remediation)
     check = HealthCheck(
         name=body.name,
@@ -466,12 +503,14 @@ async def update_check(
     check: HealthCheck,
     body: HealthCheckPatch,
     *,
+    box: SecretBox,
     actor: Actor,
     meta: RequestMeta | None,
 ) -> HealthCheck:
+    """Change a check; a header given as the redacted placeholder keeps its stored value."""
     fields = body.model_fields_set
     if body.target is not None:
-        check.target = await _normalized_target(session, check.kind, body.target, check.target)
+        check.target = await _normalized_target(session, check.kind, body.target, box, check.target)
     for name in ("name", "interval_s", "timeout_s", "retries", "enabled"):
         value = getattr(body, name)
         if name in fields and value is not None:

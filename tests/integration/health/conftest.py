@@ -22,6 +22,8 @@ class LoopbackServer:
     port: int
     routes: dict[str, Answer] = field(default_factory=dict)
     hits: list[str] = field(default_factory=list)
+    # The Authorization header of each request (None when absent), in order.
+    authorizations: list[str | None] = field(default_factory=list)
 
     def url(self, path: str = "/") -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -33,6 +35,7 @@ def _serve(host: str) -> tuple[LoopbackServer, ThreadingHTTPServer]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             state.hits.append(self.path)
+            state.authorizations.append(self.headers.get("Authorization"))
             status, headers, body = state.routes.get(self.path, (404, {}, b"not found"))
             self.send_response(status)
             for name, value in headers.items():

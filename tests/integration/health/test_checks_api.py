@@ -219,3 +219,57 @@ async def test_metrics_endpoint_token(
         assert "dockyard_alerts_firing" in text
         assert "dockyard_http_requests_total{" in text
         assert "dockyard_jobs" in text
+
+
+async def test_header_values_are_sealed_at_rest(
+    api: LiveApp, loopback_server: Callable[[str], LoopbackServer]
+) -> None:
+    """The database holds only ciphertext; the probe still sends the real value, and a
+    redacted value on update keeps it, while a new value replaces it."""
+    from sqlalchemy import select
+
+    from dockyard.health.models import HealthCheck
+
+    await _admin(api)
+    server = loopback_server("127.0.0.1")
+    server.routes["/h"] = (200, {}, b"ok")
+    target = {"url": server.url("/h"), "headers": {"Authorization": "Bearer at-rest-secret"}}
+    created = await api.client.post("/api/v1/health-checks", json=http_check("", target=target))
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+
+    async def stored() -> str:
+        async with api.runtime.db.read_session() as session:
+            row = (
+                await session.execute(select(HealthCheck).where(HealthCheck.id == cid))
+            ).scalar_one()
+            return json.dumps(row.target)
+
+    raw = await stored()
+    assert "at-rest-secret" not in raw
+    assert '"Authorization": "dyenc1:' in raw
+
+    assert (await api.client.post(f"/api/v1/health-checks/{cid}/run")).json()["status"] == "up"
+    assert server.authorizations[-1] == "Bearer at-rest-secret"
+
+    redacted = {**target, "headers": {"Authorization": "<redacted>"}}
+    patched = await api.client.patch(f"/api/v1/health-checks/{cid}", json={"target": redacted})
+    assert patched.status_code == 200, patched.text
+    assert await stored() == raw  # unchanged ciphertext, not sealed twice
+    await api.client.post(f"/api/v1/health-checks/{cid}/run")
+    assert server.authorizations[-1] == "Bearer at-rest-secret"
+
+    changed = {**target, "headers": {"Authorization": "Bearer rotated"}}
+    assert (
+        await api.client.patch(f"/api/v1/health-checks/{cid}", json={"target": changed})
+    ).status_code == 200
+    assert "rotated" not in await stored()
+    await api.client.post(f"/api/v1/health-checks/{cid}/run")
+    assert server.authorizations[-1] == "Bearer rotated"
+
+    # A redacted placeholder for a header that has no stored value is refused, not stored.
+    bogus = {**target, "headers": {"X-New": "<redacted>"}}
+    error = assert_error(
+        await api.client.patch(f"/api/v1/health-checks/{cid}", json={"target": bogus}), 422
+    )
+    assert error["details"]["errors"][0]["path"] == "target.headers.X-New"
