@@ -6,6 +6,10 @@ Runs in `dockyard serve` (embedded; unless `DOCKYARD_RUN_SCHEDULER=false` or sca
 and in `dockyard beat` (scale-out). Each check's slot is `k * interval + offset(id)` on the
 wall clock, the offset derived from the check id: deterministic, and different checks with
 the same interval are spread evenly instead of all firing at once.
+
+Several processes may run a runner (two `beat`s, or replicas with the embedded scheduler);
+only the holder of the `health-runner` lease probes, so a check runs once per slot, and
+another process takes over within `LEASE_TTL_S` when the holder dies.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dockyard.health.service import (
     purge_history,
 )
 from dockyard.kit.clock import utcnow
+from dockyard.system import leases
 
 if TYPE_CHECKING:
     from dockyard.runtime import Runtime
@@ -40,6 +45,8 @@ REFRESH_S = 10.0
 FLUSH_S = 1.0
 FLUSH_BATCH = 500
 PURGE_INTERVAL_S = 3600.0
+LEASE_NAME = "health-runner"
+LEASE_TTL_S = 30.0
 
 
 def slot_offset(check_id: int, interval_s: int) -> float:
@@ -56,9 +63,18 @@ def next_slot(check_id: int, interval_s: int, after: float) -> float:
 
 class HealthRunner:
     def __init__(
-        self, runtime: Runtime, *, refresh_s: float = REFRESH_S, flush_s: float = FLUSH_S
+        self,
+        runtime: Runtime,
+        *,
+        refresh_s: float = REFRESH_S,
+        flush_s: float = FLUSH_S,
+        lease_ttl_s: float = LEASE_TTL_S,
+        holder: str | None = None,
     ) -> None:
         self.runtime = runtime
+        self.lease_ttl_s = lease_ttl_s
+        self.holder = holder or runtime.runner_id
+        self.leader = False  # holds the lease: only then does it probe
         self.refresh_s = refresh_s
         self.flush_s = flush_s
         self.specs: dict[int, CheckSpec] = {}
@@ -76,6 +92,7 @@ class HealthRunner:
             asyncio.create_task(self._schedule_loop()),
             asyncio.create_task(self._flush_loop()),
             asyncio.create_task(self._purge_loop()),
+            asyncio.create_task(self._lease_loop()),
         ]
 
     async def stop(self) -> None:
@@ -91,6 +108,10 @@ class HealthRunner:
                 await task
         with contextlib.suppress(Exception):
             await self._flush()
+        if self.leader:
+            self.leader = False
+            with contextlib.suppress(Exception):
+                await leases.release(self.runtime.db, LEASE_NAME, self.holder)
         await close_prober(self.runtime)
 
     def refresh_soon(self) -> None:
@@ -138,6 +159,8 @@ class HealthRunner:
                 heapq.heappush(self._heap, (following, check_id, generation))
                 if check_id in self._running:
                     continue  # the previous run is still going: skip this slot
+                if not self.leader:
+                    continue  # another process holds the lease and probes this slot
                 self._running.add(check_id)
                 task = asyncio.create_task(self._run(spec))
                 self._tasks.add(task)
@@ -169,6 +192,21 @@ class HealthRunner:
                 await self._flush()
             except Exception:
                 log.exception("health_flush_failed")
+
+    async def _lease_loop(self) -> None:
+        """Take or renew the lease every third of its lifetime."""
+        while True:
+            try:
+                held = await leases.acquire(
+                    self.runtime.db, LEASE_NAME, self.holder, self.lease_ttl_s
+                )
+            except Exception:
+                log.exception("health_lease_failed")
+                held = False  # cannot prove we hold it: let the others probe
+            if held != self.leader:
+                log.info("health_runner_leader" if held else "health_runner_follower")
+            self.leader = held
+            await asyncio.sleep(self.lease_ttl_s / 3)
 
     async def _purge_loop(self) -> None:
         await asyncio.sleep(60)

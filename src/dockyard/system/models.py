@@ -1,11 +1,13 @@
-"""The `instance` table: one row naming this installation."""
+"""The `instance` table (one row naming this installation) and `leases`."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dockyard.kit.db import Base
+from dockyard.kit.db import Base, UTCDateTime
 
 
 class Instance(Base):
@@ -15,3 +17,14 @@ class Instance(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[str] = mapped_column(String(32))
+
+
+class Lease(Base):
+    """A named lease one process holds at a time (e.g. "the health runner"), so work that
+    must run once per installation runs once even with several `serve`/`beat` processes."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
