@@ -6,14 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from sqlalchemy import select
 
 from dockyard.auth.service import Principal
 from dockyard.deps import MetaDep, ReadSessionDep, RuntimeDep, SessionDep, require
 from dockyard.kit.errors import ValidationFailedError
-from dockyard.mcp_registry import reports
+from dockyard.mcp_registry import reports, repository
 from dockyard.mcp_registry import service as mcp
-from dockyard.mcp_registry.models import McpCheck, McpTool, McpToolChange
 from dockyard.mcp_registry.schemas import (
     CostOut,
     ErrorsOut,
@@ -125,13 +123,8 @@ async def mcp_server_history(
 ) -> McpCheckHistory:
     """The latest checks, newest first."""
     await mcp.get_server(session, server_id)
-    rows = await session.scalars(
-        select(McpCheck)
-        .where(McpCheck.server_id == server_id)
-        .order_by(McpCheck.checked_at.desc(), McpCheck.id.desc())
-        .limit(limit)
-    )
-    return McpCheckHistory(items=[mcp.check_out(c) for c in rows.all()])
+    rows = await repository.check_history(session, server_id, limit)
+    return McpCheckHistory(items=[mcp.check_out(c) for c in rows])
 
 
 @router.get(f"{PREFIX}/{{server_id}}/tools", response_model=McpToolList)
@@ -142,9 +135,7 @@ async def mcp_server_tools(
 ) -> McpToolList:
     """The tools listed at the last healthy check, with their input schemas."""
     await mcp.get_server(session, server_id)
-    rows = await session.scalars(
-        select(McpTool).where(McpTool.server_id == server_id).order_by(McpTool.name)
-    )
+    rows = await repository.tools(session, server_id)
     return McpToolList(
         items=[
             McpToolOut(
@@ -154,7 +145,7 @@ async def mcp_server_tools(
                 first_seen_at=t.first_seen_at,
                 last_seen_at=t.last_seen_at,
             )
-            for t in rows.all()
+            for t in rows
         ]
     )
 
@@ -168,18 +159,13 @@ async def mcp_server_tool_changes(
 ) -> McpToolChangeList:
     """Tools added or removed between checks, newest first."""
     await mcp.get_server(session, server_id)
-    rows = await session.scalars(
-        select(McpToolChange)
-        .where(McpToolChange.server_id == server_id)
-        .order_by(McpToolChange.at.desc(), McpToolChange.id.desc())
-        .limit(limit)
-    )
+    rows = await repository.tool_changes(session, server_id, limit)
     return McpToolChangeList(
         items=[
             McpToolChangeOut(
                 id=c.id, change=c.change, tool_name=c.tool_name, check_id=c.check_id, at=c.at
             )
-            for c in rows.all()
+            for c in rows
         ]
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.audit.service import Actor, record
@@ -19,7 +19,7 @@ from dockyard.kit.db import publish_after_commit
 from dockyard.kit.errors import ConflictError, NotFoundError, ValidationFailedError
 from dockyard.kit.request_meta import RequestMeta
 from dockyard.kit.secrets_box import SecretBox, SecretBoxError
-from dockyard.mcp_registry import analytics
+from dockyard.mcp_registry import analytics, repository
 from dockyard.mcp_registry.client import McpCheckResult, check_mcp_server
 from dockyard.mcp_registry.models import (
     McpCheck,
@@ -71,28 +71,11 @@ def decrypt_headers(runtime: Any, server: McpServer) -> dict[str, str]:
 
 
 async def get_server(session: AsyncSession, server_id: int) -> McpServer:
-    server = await session.get(McpServer, server_id)
+    """The server, or a 404."""
+    server = await repository.get(session, server_id)
     if server is None:
         raise NotFoundError(f"MCP server {server_id} not found.")
     return server
-
-
-async def _tool_counts(session: AsyncSession, ids: list[int]) -> dict[int, int]:
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(McpTool.server_id, func.count())
-        .where(McpTool.server_id.in_(ids))
-        .group_by(McpTool.server_id)
-    )
-    return {int(sid): int(n) for sid, n in rows.all()}
-
-
-async def _checks(session: AsyncSession, ids: list[int]) -> dict[int, McpCheck]:
-    if not ids:
-        return {}
-    rows = (await session.scalars(select(McpCheck).where(McpCheck.id.in_(ids)))).all()
-    return {row.server_id: row for row in rows}
 
 
 def check_out(check: McpCheck, tools: list[ToolSummary] | None = None) -> McpCheckOut:
@@ -132,15 +115,19 @@ def _server_out(server: McpServer, tool_count: int, last: McpCheck | None) -> Mc
 
 
 async def list_out(session: AsyncSession) -> list[McpServerOut]:
-    servers = list((await session.scalars(select(McpServer).order_by(McpServer.name))).all())
-    counts = await _tool_counts(session, [s.id for s in servers])
-    checks = await _checks(session, [s.last_check_id for s in servers if s.last_check_id])
+    servers = list(await repository.all_by_name(session))
+    counts = await repository.tool_counts(session, [s.id for s in servers])
+    checks = await repository.checks_by_server(
+        session, [s.last_check_id for s in servers if s.last_check_id]
+    )
     return [_server_out(s, counts.get(s.id, 0), checks.get(s.id)) for s in servers]
 
 
 async def server_out(session: AsyncSession, server: McpServer) -> McpServerOut:
-    counts = await _tool_counts(session, [server.id])
-    checks = await _checks(session, [server.last_check_id] if server.last_check_id else [])
+    counts = await repository.tool_counts(session, [server.id])
+    checks = await repository.checks_by_server(
+        session, [server.last_check_id] if server.last_check_id else []
+    )
     last = checks.get(server.id)
     tools: list[ToolSummary] = []
     out = _server_out(server, counts.get(server.id, 0), last)
@@ -157,10 +144,7 @@ async def server_out(session: AsyncSession, server: McpServer) -> McpServerOut:
 
 
 async def _check_unique_name(session: AsyncSession, name: str, except_id: int | None) -> None:
-    stmt = select(McpServer.id).where(func.lower(McpServer.name) == name.lower())
-    if except_id is not None:
-        stmt = stmt.where(McpServer.id != except_id)
-    if (await session.scalar(stmt)) is not None:
+    if await repository.name_taken(session, name, except_id=except_id):
         raise ConflictError(
             f"An MCP server named {name!r} already exists.", code="mcp_server_exists"
         )
