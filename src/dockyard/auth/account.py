@@ -7,12 +7,12 @@ import re
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.audit.service import Actor, record
+from dockyard.audit.service import record
 from dockyard.auth import mfa
 from dockyard.auth.models import LoginSession, MfaCredential, RecoveryCode
 from dockyard.auth.passwords import hash_password_async, password_problem, verify_password_async
 from dockyard.auth.schemas import MfaEnrollment, MfaStatus, RecoveryCodes, SessionOut
-from dockyard.auth.service import AuthService, Principal, revoke_user_access
+from dockyard.auth.service import AuthService, Principal, record_refusal, revoke_user_access
 from dockyard.kit.clock import utcnow
 from dockyard.kit.errors import (
     ConflictError,
@@ -54,17 +54,7 @@ async def _check_password(
     # Re-authentication shares the MFA attempt budget: no password guessing through it.
     auth.check_mfa_rate(user.id, meta)
     if not await verify_password_async(user.password_hash, password):
-        await record(
-            session,
-            action="auth.reauth.failed",
-            actor=Actor.user(user.id, user.email),
-            outcome="failure",
-            target_type="user",
-            target_id=user.id,
-            details={"reason": "bad_password"},
-            meta=meta,
-        )
-        await session.commit()
+        await record_refusal(session, user, "auth.reauth.failed", "bad_password", meta)
         raise PermissionDeniedError(
             "The current password is incorrect.", code="reauthentication_failed"
         )
@@ -86,17 +76,7 @@ async def _check_code(
     auth.check_mfa_rate(user.id, meta)
     factor = await auth.verify_second_factor(session, credential, code)
     if factor is None:
-        await record(
-            session,
-            action="auth.reauth.failed",
-            actor=Actor.user(user.id, user.email),
-            outcome="failure",
-            target_type="user",
-            target_id=user.id,
-            details={"reason": "bad_otp"},
-            meta=meta,
-        )
-        await session.commit()
+        await record_refusal(session, user, "auth.reauth.failed", "bad_otp", meta)
         raise PermissionDeniedError(
             "The code is wrong, expired or already used.", code="invalid_otp"
         )

@@ -102,6 +102,30 @@ class Principal:
         return permission in self.permissions
 
 
+async def record_refusal(
+    session: AsyncSession,
+    user: User,
+    action: str,
+    reason: str,
+    meta: RequestMeta | None,
+    *,
+    outcome: str = "failure",
+) -> None:
+    """Audit a refused attempt by `user` and commit at once: the error raised next must not
+    take the record (or the failure count beside it) down with it."""
+    await record(
+        session,
+        action=action,
+        actor=Actor.user(user.id, user.email),
+        outcome=outcome,
+        target_type="user",
+        target_id=user.id,
+        details={"reason": reason},
+        meta=meta,
+    )
+    await session.commit()
+
+
 class AuthService:
     """Everything that turns credentials into sessions and tokens back into users."""
 
@@ -251,17 +275,9 @@ class AuthService:
             user = await users.get_by_email(session, email_key, for_update=True)
             if user is not None and user.locked_until is not None and user.locked_until > now:
                 retry = int((user.locked_until - now).total_seconds()) + 1
-                await record(
-                    session,
-                    action="auth.login.failed",
-                    actor=Actor.user(user.id, user.email),
-                    outcome="denied",
-                    target_type="user",
-                    target_id=user.id,
-                    details={"reason": "account_locked"},
-                    meta=meta,
+                await record_refusal(
+                    session, user, "auth.login.failed", "account_locked", meta, outcome="denied"
                 )
-                await session.commit()
                 raise DockyardError(
                     "This account is locked after too many failed logins. Try again later.",
                     code="account_locked",
@@ -337,17 +353,7 @@ class AuthService:
                             details={"until": user.locked_until.isoformat(), "reason": "bad_otp"},
                             meta=meta,
                         )
-                    await record(
-                        session,
-                        action="auth.login.failed",
-                        actor=Actor.user(user.id, user.email),
-                        outcome="failure",
-                        target_type="user",
-                        target_id=user.id,
-                        details={"reason": "bad_otp"},
-                        meta=meta,
-                    )
-                    await session.commit()
+                    await record_refusal(session, user, "auth.login.failed", "bad_otp", meta)
                     raise AuthenticationError(
                         "The code is wrong, expired or already used.", code="invalid_otp"
                     )
