@@ -1,6 +1,5 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { HeartPulse, Loader2, Pencil, Play, Plus, Trash2 } from "lucide-react";
-import { useState } from "react";
 import { Link } from "react-router";
 import { toast } from "sonner";
 import { describeTarget, formatUptime, healthApi, healthKeys, useHealthChecks, type HealthCheckOut } from "@/api/health";
@@ -15,6 +14,7 @@ import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { formatRelative, formatUtc } from "@/lib/format";
 import { usePageTitle } from "@/lib/pageTitle";
+import { useListEditing } from "@/lib/useListEditing";
 import { CheckDialog } from "@/pages/health/CheckDialog";
 
 export function StatusBadge({ status, enabled = true }: { status: HealthCheckOut["status"]; enabled?: boolean }) {
@@ -62,22 +62,11 @@ export function RunNowButton({ check, size = "sm" }: { check: HealthCheckOut; si
 export function HealthPage() {
   usePageTitle("Health");
   const checks = useHealthChecks();
-  const queryClient = useQueryClient();
-  const [editing, setEditing] = useState<HealthCheckOut | null>(null);
-  const [dialogOpen, setDialogOpen] = useState(false);
-  const [deleting, setDeleting] = useState<HealthCheckOut | null>(null);
-  const remove = useMutation({
-    mutationFn: (id: number) => healthApi.remove(id),
-    onSuccess: () => {
-      void queryClient.invalidateQueries({ queryKey: healthKeys.all });
-      toast(`Deleted ${deleting?.name ?? "the check"}`);
-      setDeleting(null);
-    },
+  const { editing, dialogOpen, setDialogOpen, openDialog, deleting, setDeleting, remove } = useListEditing<HealthCheckOut>({
+    remove: (id) => healthApi.remove(id),
+    queryKey: healthKeys.all,
+    noun: "the check",
   });
-  const openDialog = (c: HealthCheckOut | null) => {
-    setEditing(c);
-    setDialogOpen(true);
-  };
   const add = (
     <Button onClick={() => openDialog(null)} data-testid="check-add">
       <Plus /> Add check

@@ -1,6 +1,5 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Bot, Loader2, Pencil, Play, Plus, Trash2 } from "lucide-react";
-import { useState } from "react";
 import { Link } from "react-router";
 import { toast } from "sonner";
 import { mcpApi, mcpKeys, useMcpServers, type McpServerOut } from "@/api/mcp";
@@ -15,6 +14,7 @@ import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { formatRelative, formatUtc } from "@/lib/format";
 import { usePageTitle } from "@/lib/pageTitle";
+import { useListEditing } from "@/lib/useListEditing";
 import { McpServerDialog } from "@/pages/mcp/McpServerDialog";
 
 export function McpStatusBadge({ server }: { server: Pick<McpServerOut, "status" | "enabled"> }) {
@@ -62,22 +62,11 @@ export function CheckNowButton({ server, size = "sm" }: { server: McpServerOut; 
 export function McpServersPage() {
   usePageTitle("MCP servers");
   const servers = useMcpServers();
-  const queryClient = useQueryClient();
-  const [editing, setEditing] = useState<McpServerOut | null>(null);
-  const [dialogOpen, setDialogOpen] = useState(false);
-  const [deleting, setDeleting] = useState<McpServerOut | null>(null);
-  const remove = useMutation({
-    mutationFn: (id: number) => mcpApi.remove(id),
-    onSuccess: () => {
-      void queryClient.invalidateQueries({ queryKey: mcpKeys.all });
-      toast(`Deleted ${deleting?.name ?? "the server"}`);
-      setDeleting(null);
-    },
+  const { editing, dialogOpen, setDialogOpen, openDialog, deleting, setDeleting, remove } = useListEditing<McpServerOut>({
+    remove: (id) => mcpApi.remove(id),
+    queryKey: mcpKeys.all,
+    noun: "the server",
   });
-  const openDialog = (s: McpServerOut | null) => {
-    setEditing(s);
-    setDialogOpen(true);
-  };
   const add = (
     <Button onClick={() => openDialog(null)} data-testid="mcp-add">
       <Plus /> Add MCP server
