@@ -17,6 +17,8 @@ export function useListEditing<T extends Named>(options: {
   queryKey: QueryKey;
   /** Used in the toast when the deleted item's name is unknown, e.g. "the check". */
   noun: string;
+  /** The toast's verb: "Deleted" unless given. */
+  verb?: string;
 }) {
   const queryClient = useQueryClient();
   const [editing, setEditing] = useState<T | null>(null);
@@ -26,7 +28,7 @@ export function useListEditing<T extends Named>(options: {
     mutationFn: (id: number) => options.remove(id),
     onSuccess: () => {
       void queryClient.invalidateQueries({ queryKey: options.queryKey });
-      toast(`Deleted ${deleting?.name ?? options.noun}`);
+      toast(`${options.verb ?? "Deleted"} ${deleting?.name ?? options.noun}`);
       setDeleting(null);
     },
   });

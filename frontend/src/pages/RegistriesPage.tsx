@@ -19,6 +19,7 @@ import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { formatRelative, formatUtc, orDash } from "@/lib/format";
 import { usePageTitle } from "@/lib/pageTitle";
+import { useListEditing } from "@/lib/useListEditing";
 
 interface TestOutcome {
   ok: boolean;
@@ -211,23 +212,12 @@ function RowTest({ registry }: { registry: RegistryOut }) {
 export function RegistriesPage() {
   usePageTitle("Registries");
   const registries = useRegistries();
-  const queryClient = useQueryClient();
-  const [editing, setEditing] = useState<RegistryOut | null>(null);
-  const [dialogOpen, setDialogOpen] = useState(false);
-  const [deleting, setDeleting] = useState<RegistryOut | null>(null);
-  const remove = useMutation({
-    mutationFn: (id: number) => registriesApi.remove(id),
-    onSuccess: () => {
-      void queryClient.invalidateQueries({ queryKey: registryKeys.all });
-      toast(`Removed ${deleting?.name ?? "the registry"}`);
-      setDeleting(null);
-    },
+  const { editing, dialogOpen, setDialogOpen, openDialog, deleting, setDeleting, remove } = useListEditing<RegistryOut>({
+    remove: (id) => registriesApi.remove(id),
+    queryKey: registryKeys.all,
+    noun: "the registry",
+    verb: "Removed",
   });
-
-  const openDialog = (r: RegistryOut | null) => {
-    setEditing(r);
-    setDialogOpen(true);
-  };
   const add = (
     <Button onClick={() => openDialog(null)} data-testid="registry-add">
       <Plus /> Add registry
