@@ -1,16 +1,20 @@
-"""One error shape for every client: `{"error": {"code", "message", "details"}}`."""
+"""One error shape for every client: `{"error": {"code", "message", "details"}}`.
+
+The error classes are imported by the agent too (through the engine adapter), so the web
+framework and the database driver are imported only where handlers are installed.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +118,10 @@ _STATUS_CODES = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception to the shared error shape; never leak a traceback."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from sqlalchemy.exc import DBAPIError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(DockyardError)
     async def _dockyard_error(_: Request, exc: DockyardError) -> JSONResponse:
@@ -174,6 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def _out_of_range() -> JSONResponse:
     """422 for a number in the request that no stored value can have."""
+    from fastapi.responses import JSONResponse
     return JSONResponse(
         error_body(
             "validation_error",
