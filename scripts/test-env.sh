@@ -27,6 +27,14 @@ NODE2_DATA=$DATA_DIR/node2
 NODE2_BRIDGE=dy-node2
 NODE2_BRIDGE_CIDR=172.31.250.1/24
 
+# node3: a third engine exactly like node2 (the agent tests run `dockyard agent` against it).
+NODE3_SOCK=$RUN_DIR/node3.sock
+NODE3_PIDFILE=$RUN_DIR/node3.pid
+NODE3_EXEC=$RUN_DIR/node3-exec
+NODE3_DATA=$DATA_DIR/node3
+NODE3_BRIDGE=dy-node3
+NODE3_BRIDGE_CIDR=172.31.251.1/24
+
 REG_ADDR=127.0.0.1:5000
 REG_PIDFILE=$RUN_DIR/registry.pid
 REG_DIR=$DATA_DIR/registry
@@ -201,6 +209,7 @@ have_systemd() { [ -d /run/systemd/system ]; }
 docker_bin() { if [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else command -v docker; fi; }
 dk()  { "$DOCKER" -H "unix://$MAIN_SOCK" "$@"; }
 dk2() { "$DOCKER" -H "unix://$NODE2_SOCK" "$@"; }
+dk3() { "$DOCKER" -H "unix://$NODE3_SOCK" "$@"; }
 engine_ping() { [ -S "$1" ] && [ "$(curl -s --max-time 3 --unix-socket "$1" http://localhost/_ping 2>/dev/null)" = OK ]; }
 
 registry_ping() { curl -sf --max-time 3 -o /dev/null "http://$REG_ADDR/v2/"; }
@@ -527,6 +536,53 @@ ensure_node2() {
   step node2 "ok ($NODE2_SOCK, $how)"
 }
 
+ensure_node3_bridge() {
+  if ! ip link show "$NODE3_BRIDGE" >/dev/null 2>&1; then
+    run ip link add "$NODE3_BRIDGE" type bridge
+  fi
+  if [[ "$(ip -4 addr show dev "$NODE3_BRIDGE")" != *" $NODE3_BRIDGE_CIDR "* ]]; then
+    run ip addr add "$NODE3_BRIDGE_CIDR" dev "$NODE3_BRIDGE"
+  fi
+  ip link set "$NODE3_BRIDGE" up
+}
+
+ensure_node3() {
+  # Same as ensure_node2 (see the notes there), for the third engine.
+  local t0=$SECONDS how=running v missing=() pid="" rc=0
+  ensure_node3_bridge
+  if ! engine_ping "$NODE3_SOCK"; then
+    if pid_alive "$NODE3_PIDFILE" dockerd; then
+      pid=$(tr -dc '0-9' <"$NODE3_PIDFILE")
+      how="was starting (pid $pid)"
+    else
+      clear_stale "$NODE3_PIDFILE" "$NODE3_EXEC/containerd/containerd.pid"
+      mkdir -p "$NODE3_DATA" "$NODE3_EXEC"
+      spawn "$LOG_DIR/node3-dockerd.log" dockerd \
+        --data-root "$NODE3_DATA" \
+        --exec-root "$NODE3_EXEC" \
+        --pidfile "$NODE3_PIDFILE" \
+        -H "unix://$NODE3_SOCK" \
+        --bridge="$NODE3_BRIDGE" \
+        --iptables=false --ip6tables=false
+      pid=$SPAWNED_PID
+      how=started
+    fi
+    wait_dockerd 60 "$NODE3_SOCK" "$pid" || rc=$?
+    [ "$rc" = 2 ] && die "node3 dockerd exited during startup" "$LOG_DIR/node3-dockerd.log"
+    [ "$rc" = 0 ] || die "node3 dockerd ($how) did not become ready within 60 s on $NODE3_SOCK" "$LOG_DIR/node3-dockerd.log"
+    how="$how in $((SECONDS - t0)) s"
+  fi
+  for v in "${IMAGE_VERSIONS[@]}"; do
+    dk3 image inspect "$IMAGE:$v" >/dev/null 2>&1 || missing+=("$IMAGE:$v")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "loading ${missing[*]} into node3"
+    dk save "${missing[@]}" | dk3 load >>"$LOG" 2>&1 || die "loading test images into node3 failed" "$LOG"
+    how="$how, loaded ${#missing[@]} image(s)"
+  fi
+  step node3 "ok ($NODE3_SOCK, $how)"
+}
+
 check_docker0() {
   ip link show docker0 >/dev/null 2>&1 \
     || die "the main engine's docker0 bridge is missing (a dockerd started with --bridge=none or --default-address-pool deletes it); restart the main dockerd to recreate it"
@@ -682,6 +738,7 @@ write_env() {
   cat >"$tmp" <<EOF
 export DOCKYARD_TEST_DOCKER_HOST=unix://$MAIN_SOCK
 export DOCKYARD_TEST_NODE2_DOCKER_HOST=unix://$NODE2_SOCK
+export DOCKYARD_TEST_NODE3_DOCKER_HOST=unix://$NODE3_SOCK
 export DOCKYARD_TEST_REGISTRY=$REG_ADDR
 export DOCKYARD_TEST_IMAGE=$IMAGE:1
 export DOCKYARD_TEST_IMAGE_V2=$IMAGE:2
@@ -720,6 +777,7 @@ cmd_up() {
   ensure_registry
   ensure_auth_registry
   ensure_node2
+  ensure_node3
   check_docker0
   ensure_postgres
   ensure_redis
@@ -760,6 +818,7 @@ cmd_down() {
   echo "dockyard test env: down${1:+ $1}"
 
   if engine_ping "$NODE2_SOCK"; then remove_test_objects dk2 node2; fi
+  if engine_ping "$NODE3_SOCK"; then remove_test_objects dk3 node3; fi
   if engine_ping "$MAIN_SOCK"; then remove_test_objects dk docker; fi
   step cleanup "removed containers/networks/volumes labelled $TEST_LABEL"
 
@@ -774,6 +833,15 @@ cmd_down() {
   done
   if ip link show "$NODE2_BRIDGE" >/dev/null 2>&1; then run ip link del "$NODE2_BRIDGE" || true; fi
   step node2 stopped
+
+  stop_pidfile "$NODE3_PIDFILE" dockerd 30
+  rm -f "$NODE3_SOCK"
+  for _ in 1 2 3; do
+    mountpoint -q "$NODE3_DATA" 2>/dev/null || break
+    run umount "$NODE3_DATA" || { log "could not unmount $NODE3_DATA"; break; }
+  done
+  if ip link show "$NODE3_BRIDGE" >/dev/null 2>&1; then run ip link del "$NODE3_BRIDGE" || true; fi
+  step node3 stopped
 
   if [ -s "$REG_PIDFILE" ]; then
     stop_pidfile "$REG_PIDFILE" docker-registry 10
@@ -837,6 +905,10 @@ cmd_status() {
   for v in "${IMAGE_VERSIONS[@]}"; do [ "$line" = 1 ] || dk2 image inspect "$IMAGE:$v" >/dev/null 2>&1 || line=1; done
   report node2 $line "unix://$NODE2_SOCK (bridge $NODE2_BRIDGE, test images loaded)"
   line=0
+  engine_ping "$NODE3_SOCK" || line=1
+  for v in "${IMAGE_VERSIONS[@]}"; do [ "$line" = 1 ] || dk3 image inspect "$IMAGE:$v" >/dev/null 2>&1 || line=1; done
+  report node3 $line "unix://$NODE3_SOCK (bridge $NODE3_BRIDGE, test images loaded)"
+  line=0
   registry_ping || line=1
   for v in "${IMAGE_VERSIONS[@]}"; do registry_has "$v" || line=1; done
   report registry $line "http://$REG_ADDR ($REG_REPO:1, :2)"
@@ -864,7 +936,7 @@ usage: $(basename "$0") up | down [--all] | status | env
 
   up           install missing packages, start and verify the test environment,
                write and print $ENV_FILE (idempotent)
-  down         remove test containers (label $TEST_LABEL), stop node2, registries, sshd
+  down         remove test containers (label $TEST_LABEL), stop node2, node3, registries, sshd
   down --all   ... and also the main dockerd, PostgreSQL and Redis
   status       one line per component; exit 1 if anything is down
   env          print $ENV_FILE  (eval "\$($(basename "$0") env)")
