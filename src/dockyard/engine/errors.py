@@ -22,3 +22,9 @@ class EngineRequestError(DockyardError):
 
     status_code = 502
     code = "engine_error"
+
+
+class NodeOfflineError(EngineUnavailableError):
+    """An agent node's agent is not connected: its engine cannot be reached now."""
+
+    code = "node_offline"

@@ -32,7 +32,12 @@ import structlog
 from docker.types import CancellableStream
 
 from dockyard.engine.adapter import _describe
-from dockyard.engine.errors import EngineNotFoundError, EngineRequestError, EngineUnavailableError
+from dockyard.engine.errors import (
+    EngineNotFoundError,
+    EngineRequestError,
+    EngineUnavailableError,
+    NodeOfflineError,
+)
 from dockyard.kit.errors import DockyardError
 
 log = structlog.get_logger(__name__)
@@ -222,6 +227,11 @@ def _raise_for_status(response: requests.Response, what: str) -> None:
         response.close()
     if response.status_code == 404:
         raise EngineNotFoundError(message or f"{what} does not exist.")
+    tunnel = response.headers.get("X-Dockyard-Tunnel-Error")  # the agent hub's own answer
+    if tunnel == "node_offline":
+        raise NodeOfflineError(message)
+    if tunnel:
+        raise EngineUnavailableError(message)
     raise EngineRequestError(
         f"The Docker engine refused the request: {message}",
         details={"status": response.status_code},

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.nodes.models import Node
@@ -30,3 +31,77 @@ async def get_local(session: AsyncSession) -> Node | None:
     return (
         await session.execute(select(Node).where(Node.kind == "local").order_by(Node.id).limit(1))
     ).scalar_one_or_none()
+
+
+async def get_by_name(session: AsyncSession, name: str) -> Node | None:
+    return (await session.execute(select(Node).where(Node.name == name))).scalar_one_or_none()
+
+
+async def list_agents(session: AsyncSession) -> Sequence[Node]:
+    return (
+        (await session.execute(select(Node).where(Node.kind == "agent").order_by(Node.id)))
+        .scalars()
+        .all()
+    )
+
+
+async def service_count(session: AsyncSession, node_id: int) -> int:
+    from dockyard.services.models import Service
+
+    return int(
+        (
+            await session.execute(select(func.count(Service.id)).where(Service.node_id == node_id))
+        ).scalar_one()
+    )
+
+
+async def get_by_enrollment_hash(session: AsyncSession, token_hash: str) -> Node | None:
+    return (
+        await session.execute(select(Node).where(Node.enrollment_token_hash == token_hash))
+    ).scalar_one_or_none()
+
+
+async def claim_enrollment(
+    session: AsyncSession,
+    node_id: int,
+    token_hash: str,
+    *,
+    now: datetime,
+    credential_hash: str,
+    agent_version: str | None,
+    agent_docker_host: str | None,
+    agent_hostname: str | None,
+) -> bool:
+    """Use the token once: True only for the one caller whose update matched it unused."""
+    result = await session.execute(
+        update(Node)
+        .where(
+            Node.id == node_id,
+            Node.enrollment_token_hash == token_hash,
+            Node.enrollment_used_at.is_(None),
+            Node.enrollment_expires_at > now,
+        )
+        .values(
+            enrollment_token_hash=None,
+            enrollment_used_at=now,
+            credential_hash=credential_hash,
+            pending_credential_hash=None,
+            credential_rotated_at=now,
+            revoked_at=None,
+            agent_version=agent_version,
+            agent_docker_host=agent_docker_host,
+            agent_hostname=agent_hostname,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def touch_last_seen(session: AsyncSession, node_id: int, at: datetime) -> None:
+    await session.execute(
+        update(Node)
+        .where(Node.id == node_id)
+        .values(last_seen=at, updated_at=Node.updated_at)
+        .execution_options(synchronize_session=False)
+    )

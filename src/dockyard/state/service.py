@@ -35,21 +35,27 @@ class StateService:
         self._options = watcher_options
         self._watchers: dict[int, StateWatcher] = {}
         self._caches: dict[int, NodeStateCache] = {}
+        # Agent nodes' watchers take what the agent pushes (the server); a process without
+        # the agents' connections (a worker) follows their events through the tunnel.
+        self.push_agents = True
 
     async def start(self, nodes: Iterable[NodeTarget]) -> None:
         """Start watching every node (returns at once; an unreachable one keeps retrying)."""
         for node in nodes:
-            await self.add_node(node.id, node.docker_host)
+            await self.add_node(node.id, node.docker_host, kind=getattr(node, "kind", "local"))
 
-    async def add_node(self, node_id: int, docker_host: str) -> StateWatcher:
+    async def add_node(
+        self, node_id: int, docker_host: str, *, kind: str = "local"
+    ) -> StateWatcher:
         """Watch a node; a known node with a new address is re-watched (cache kept)."""
+        push = kind == "agent" and self.push_agents
         current = self._watchers.get(node_id)
         if current is not None:
-            if current.base_url == docker_host:
+            if current.base_url == docker_host and current.push == push:
                 return current
             await current.stop()
         cache = self._caches.setdefault(node_id, NodeStateCache(node_id))
-        watcher = StateWatcher(node_id, docker_host, cache, self.bus, **self._options)
+        watcher = StateWatcher(node_id, docker_host, cache, self.bus, push=push, **self._options)
         self._watchers[node_id] = watcher
         await watcher.start()
         return watcher

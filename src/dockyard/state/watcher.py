@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -99,8 +100,13 @@ class StateWatcher:
         backoff_max_s: float = 10.0,
         call_timeout_s: float = 30.0,
         connect_timeout_s: float = 10.0,
+        push: bool = False,
     ) -> None:
         self.node_id = node_id
+        # Push mode (agent nodes): the agent sends its container list and engine events
+        # (`apply_state`, `apply_events`); inspects and reconciles still go to `base_url`.
+        self.push = push
+        self._state_at: float | None = None
         self.base_url = base_url
         self.cache = cache
         self.bus = bus
@@ -182,6 +188,9 @@ class StateWatcher:
     # ---------------------------------------------------------------- the follow loop
 
     async def _run(self) -> None:
+        if self.push:
+            await self._push_run()
+            return
         delay = self.backoff_initial_s
         while not self._stopping:
             stream: DockerStream[dict[str, Any]] | None = None
@@ -219,6 +228,42 @@ class StateWatcher:
             # Jitter spreads reconnects of many watchers after a shared outage.
             await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - not crypto
             delay = min(delay * 2, self.backoff_max_s)
+
+    # ---------------------------------------------------------------- push mode
+
+    async def _push_run(self) -> None:
+        """Push mode: only the periodic reconcile runs here, while the agent is connected."""
+        while not self._stopping:
+            await asyncio.sleep(self.reconcile_interval_s)
+            if not self.connected:
+                continue
+            try:
+                await self._resync("reconcile")
+            except DockyardError as exc:
+                log.warning("state_reconcile_failed", node_id=self.node_id, error=exc.message)
+
+    async def apply_state(self, containers: list[dict[str, Any]]) -> None:
+        """Push mode: the agent's full container list, sent on every (re)connect."""
+        self._state_at = time.time()
+        await self._resync("reconnect" if self.connects else "start", summaries=containers)
+        self.connects += 1
+        self._set_connected(True, None)
+
+    def apply_events(self, events: list[dict[str, Any]]) -> None:
+        """Push mode: engine events from the agent, in order. Events older than the last
+        state (a replay) only trigger inspects, as in pull mode."""
+        for event in events:
+            time_nano = event.get("timeNano")
+            live = not (
+                self._state_at is not None
+                and isinstance(time_nano, int)
+                and time_nano / 1e9 < self._state_at
+            )
+            self._on_event(event, live=live)
+
+    def source_lost(self, error: str) -> None:
+        """Push mode: the agent is gone; the cache is no longer followed."""
+        self._set_connected(False, error)
 
     async def _follow(self, stream: DockerStream[dict[str, Any]]) -> None:
         """Handle events until the stream breaks or a reconcile finds the engine gone."""
@@ -436,9 +481,10 @@ class StateWatcher:
 
     # ---------------------------------------------------------------- resync
 
-    async def _resync(self, reason: str) -> None:
+    async def _resync(self, reason: str, summaries: list[dict[str, Any]] | None = None) -> None:
         """List every container; inspect the new, changed and vanished ones."""
-        summaries = await self._engine.list_containers(all=True)
+        if summaries is None:
+            summaries = await self._engine.list_containers(all=True)
         listed = {str(s["Id"]): s for s in summaries if s.get("Id")}
         stale = [cid for cid, s in listed.items() if not summary_matches(s, self.cache.get(cid))]
         # Cached but not listed: probably removed, but it may be brand new (created after
