@@ -96,6 +96,15 @@ def install_system_jobs(scheduler: EmbeddedScheduler, *, schedules: bool) -> Non
         )
         # Periodic MCP server checks: each tick claims the servers that are due.
         scheduler.every(MCP_TICK_INTERVAL_S, check_due_mcp_servers, first_after_s=2.0)
+        # Metrics: sample the local node (agents sample their own host), downsample, retain.
+        from dockyard.metrics.jobs import (
+            MAINTENANCE_INTERVAL_S,
+            collect_local,
+            metrics_maintenance,
+        )
+
+        scheduler.every(settings.metrics_interval, collect_local, first_after_s=1.0)
+        scheduler.every(MAINTENANCE_INTERVAL_S, metrics_maintenance, first_after_s=30.0)
 
 
 class EmbeddedScheduler:

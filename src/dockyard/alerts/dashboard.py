@@ -60,6 +60,12 @@ async def summary(runtime: Any, session: AsyncSession, principal: Principal) -> 
             )
         )
     ).scalar_one()
+    fleet: dict[str, Any] = {}
+    if principal.can("nodes:read"):  # host figures, as on GET /api/v1/metrics/fleet
+        from dockyard.metrics import service as metrics
+
+        since_ts = metrics.epoch(utcnow()) - metrics.freshness_s(runtime.settings)
+        fleet = metrics.fleet_now(await metrics.latest_host_points(session, since_ts))
     return DashboardSummary(
         services_total=len(services),
         services_running=running,
@@ -71,8 +77,8 @@ async def summary(runtime: Any, session: AsyncSession, principal: Principal) -> 
         alerts_firing=int(firing) if principal.can("alerts:read") else 0,
         jobs_running=int(jobs_running),
         jobs_failed_24h=int(jobs_failed),
-        fleet_cpu_pct=None,
-        fleet_memory_pct=None,
+        fleet_cpu_pct=fleet.get("cpu_pct"),
+        fleet_memory_pct=fleet.get("mem_pct"),
     )
 
 

@@ -16,8 +16,9 @@
   exponential backoff (`BACKOFF_S * 2**attempt`, at most `MAX_ATTEMPTS`), claimed in the
   database so two processes never send the same one.
 
-Metric kinds (host/container CPU, memory, disk) are stored and validated but have no data
-source yet; they never fire until the fleet metrics exist.
+Metric kinds (host CPU/memory/disk, container CPU/memory) read each node's newest raw
+metrics sample (`dockyard.metrics`); a node with no recent sample yields no hit (that is
+`node_offline`'s case), so its metric alerts resolve.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.alerts import notify
 from dockyard.alerts.models import Alert, AlertChannel, AlertDelivery, AlertPending, AlertRule
+from dockyard.alerts.schemas import METRIC_KINDS
 from dockyard.alerts.service import read_secrets
 from dockyard.audit.service import Actor, record
 from dockyard.kit.clock import utcnow
@@ -538,6 +540,60 @@ class AlertEngine:
                     )
         return hits
 
+    async def _metric_hits(self, rule: AlertRule, now: datetime) -> dict[str, Hit]:
+        """host_* / container_* over X%: each node's newest metrics sample."""
+        from dockyard.metrics import service as metrics
+        from dockyard.nodes.models import Node
+
+        kind = _kind(rule)
+        threshold = float((rule.condition or {}).get("threshold_pct") or 100)
+        since = metrics.epoch(now) - metrics.freshness_s(self.runtime.settings)
+        what = {"cpu": "CPU", "memory": "memory", "disk": "disk"}[kind.split("_", 1)[1]]
+        hits: dict[str, Hit] = {}
+        async with self.runtime.db.read_session() as session:
+            names = {row.id: row.name for row in await session.execute(select(Node.id, Node.name))}
+            if kind.startswith("host_"):
+                for h in await metrics.latest_host_points(session, since):
+                    if not _in_scope(rule, node_id=h.node_id, service_id=None):
+                        continue
+                    value = {
+                        "host_cpu": h.cpu_pct,
+                        "host_memory": 100.0 * h.mem_used / h.mem_total if h.mem_total else 0.0,
+                        "host_disk": 100.0 * h.disk_used / h.disk_total if h.disk_total else 0.0,
+                    }[kind]
+                    if value > threshold:
+                        name = names.get(h.node_id, f"#{h.node_id}")
+                        hits[f"node:{h.node_id}"] = Hit(
+                            f"node:{h.node_id}",
+                            {"type": "node", "id": h.node_id, "name": name},
+                            f"Node {name} {what} at {value:.0f}% (over {threshold:g}%)",
+                            {"value_pct": round(value, 2), "threshold_pct": threshold},
+                        )
+                return hits
+            for c in await metrics.latest_container_points(session, since):
+                if not _in_scope(rule, node_id=c.node_id, service_id=c.service_id):
+                    continue
+                if kind == "container_cpu":
+                    value = c.cpu_pct  # docker stats' figure: 100 = one full core
+                else:
+                    value = 100.0 * c.mem_used / c.mem_limit if c.mem_limit else 0.0
+                if value > threshold:
+                    short = c.container_id[:12]
+                    key = f"container:{c.node_id}:{short}"
+                    hits[key] = Hit(
+                        key,
+                        {
+                            "type": "container",
+                            "id": short,
+                            "node_id": c.node_id,
+                            "service_id": c.service_id,
+                        },
+                        f"Container {short} on {names.get(c.node_id, f'#{c.node_id}')} "
+                        f"{what} at {value:.0f}% (over {threshold:g}%)",
+                        {"value_pct": round(value, 2), "threshold_pct": threshold},
+                    )
+        return hits
+
     async def evaluate(self, now: datetime | None = None) -> list[Alert]:
         """One pass over the state rules; returns the alerts opened."""
         now = now or utcnow()
@@ -553,6 +609,8 @@ class AlertEngine:
                     hits = await self._usage_hits(rule, now)
                 elif kind == "health_check_failing":
                     hits = None  # pending rows come from health events; promote them
+                elif kind in METRIC_KINDS:
+                    hits = await self._metric_hits(rule, now)
                 else:
                     continue
                 opened.extend(await self._apply(rule, hits, now))

@@ -18,7 +18,12 @@ from docker.errors import APIError, DockerException, NotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from dockyard.engine.errors import EngineNotFoundError, EngineRequestError, EngineUnavailableError
+from dockyard.engine.errors import (
+    EngineNotFoundError,
+    EngineRequestError,
+    EngineUnavailableError,
+    NodeOfflineError,
+)
 from dockyard.engine.schemas import EngineFacts
 from dockyard.kit.clock import utcnow
 
@@ -38,6 +43,22 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ReadTimeout) or "timed out" in text.lower():
         return "the engine did not answer in time"
     return text[:300]
+
+
+def _tunnel_error(exc: BaseException | None, base_url: str) -> EngineUnavailableError | None:
+    """The agent hub's own answer (HTTP 503 with `X-Dockyard-Tunnel-Error`): the node is
+    offline, or its agent cannot reach its engine. None for any other failure."""
+    response = getattr(exc, "response", None)
+    if not isinstance(exc, APIError) or response is None:
+        return None
+    kind = response.headers.get("X-Dockyard-Tunnel-Error")
+    if not kind:
+        return None
+    message = str(exc.explanation or "The node's engine cannot be reached.")
+    details = {"docker_host": base_url}
+    if kind == "node_offline":
+        return NodeOfflineError(message, details=details)
+    return EngineUnavailableError(message, details=details)
 
 
 class DockerEngine:
@@ -67,8 +88,13 @@ class DockerEngine:
         if client is not None:
             client.close()
 
-    async def call(self, fn: Callable[[docker.DockerClient], T]) -> T:
-        """Run `fn(client)` in the engine's thread pool, translating failures."""
+    async def call(
+        self,
+        fn: Callable[[docker.DockerClient], T],
+        *,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> T:
+        """Run `fn(client)` in the engine's thread pool (or `executor`), translating failures."""
         loop = asyncio.get_running_loop()
 
         def run() -> T:
@@ -79,6 +105,8 @@ class DockerEngine:
                     str(exc.explanation or "The object does not exist on the engine.")
                 ) from exc
             except APIError as exc:
+                if (tunnel := _tunnel_error(exc, self.base_url)) is not None:
+                    raise tunnel from exc
                 # The engine refusing the request's own values (400) or the object's state
                 # (409) is the caller's problem, not a bad gateway.
                 status = {400: 422, 409: 409}.get(exc.status_code or 0)
@@ -89,12 +117,14 @@ class DockerEngine:
                 ) from exc
             except (DockerException, RequestsConnectionError, ReadTimeout, OSError) as exc:
                 self._reset_client()
+                if (tunnel := _tunnel_error(exc.__cause__, self.base_url)) is not None:
+                    raise tunnel from exc
                 raise EngineUnavailableError(
                     f"Cannot reach the Docker engine at {self.base_url}: {_describe(exc)}.",
                     details={"docker_host": self.base_url},
                 ) from exc
 
-        return await loop.run_in_executor(self._executor, run)
+        return await loop.run_in_executor(executor or self._executor, run)
 
     async def ping(self) -> None:
         """Raise `EngineUnavailableError` unless the engine answers `/_ping`."""
@@ -259,6 +289,9 @@ class DockerEngine:
         """Close the client and stop the thread pool."""
         self._reset_client()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        stats_pool: ThreadPoolExecutor | None = self.__dict__.pop("_stats_executor", None)
+        if stats_pool is not None:
+            stats_pool.shutdown(wait=False, cancel_futures=True)
 
     # ---- images, volumes, networks, cleanup (images package) ------------------------------
 
@@ -320,6 +353,29 @@ class DockerEngine:
             return (code if isinstance(code, int) else -1), text
 
         return await self.call(run)
+
+    # ---- metrics (metrics package) ---------------------------------------------------------
+
+    async def stats_one_shot(self, container: str, *, pool_size: int = 16) -> dict[str, Any]:
+        """`GET /containers/{id}/stats?stream=false&one-shot=true`: one reading, at once.
+
+        No `precpu_stats` (the caller keeps the previous reading for CPU deltas). Runs in a
+        pool of its own (at least `pool_size` threads) so a sweep of many containers neither
+        waits for nor starves the engine's other calls.
+        """
+        pool: ThreadPoolExecutor | None = self.__dict__.get("_stats_executor")
+        if pool is None or pool._max_workers < pool_size:
+            old, pool = (
+                pool,
+                ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="docker-stats"),
+            )
+            self.__dict__["_stats_executor"] = pool
+            if old is not None:
+                old.shutdown(wait=False)
+        return await self.call(
+            lambda c: dict(c.api.stats(container, decode=None, stream=False, one_shot=True)),
+            executor=pool,
+        )
 
 
 class EngineRegistry:

@@ -43,6 +43,8 @@ class ContainerSample(BaseModel):
     block_read_bytes: int
     block_write_bytes: int
     pids: int
+    # The `io.dockyard.instance` label: a service id means something only to that installation.
+    instance: str | None = None
 
 
 class MetricsSample(BaseModel):
