@@ -21,6 +21,9 @@ import { SegmentedList, SegmentedTrigger, Tabs, TabsContent } from "@/components
 import { Textarea } from "@/components/ui/textarea";
 import { definitionFromForm, emptyContainerForm, fieldForIssuePath, fieldKeyId, type ContainerForm } from "@/lib/definitionForm";
 import { usePageTitle } from "@/lib/pageTitle";
+import { useCan } from "@/lib/permissions";
+import { useClusters } from "@/pages/placement/placementApi";
+import { targetFields, targetFromValue } from "@/pages/placement/placementFormat";
 import { serviceNameProblem } from "@/lib/serviceName";
 import { lineForPath, parseYaml } from "@/lib/yamlDoc";
 
@@ -71,6 +74,9 @@ export function ServiceCreatePage() {
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [nodeId, setNodeId] = useState<number | null>(null);
+  // "auto" (the scheduler picks a node) or "cluster:<id>"; null: the node in `nodeId`.
+  const [placementChoice, setPlacementChoice] = useState<string | null>(null);
+  const clusterOptions = useClusters(useCan("nodes:read")).data?.items ?? [];
   const [form, setForm] = useState<ContainerForm>(emptyContainerForm);
   const [compose, setCompose] = useState("");
   const [envText, setEnvText] = useState("");
@@ -80,7 +86,8 @@ export function ServiceCreatePage() {
   const fileRef = useRef<HTMLInputElement>(null);
 
   const nodeOptions = nodes.data?.items ?? [];
-  const effectiveNode = nodeId ?? nodeOptions.find((n) => n.kind === "local")?.id ?? nodeOptions[0]?.id ?? null;
+  const placed = placementChoice ? targetFromValue(placementChoice) : null;
+  const effectiveNode = placed ? null : (nodeId ?? nodeOptions.find((n) => n.kind === "local")?.id ?? nodeOptions[0]?.id ?? null);
 
   // --- what is being created -------------------------------------------------
   const built = useMemo(() => definitionFromForm(name, form), [name, form]);
@@ -124,7 +131,7 @@ export function ServiceCreatePage() {
   // --- submit ----------------------------------------------------------------
   const create = useMutation({
     mutationFn: async ({ deploy }: { deploy: boolean }) => {
-      const base = { name, description, node_id: effectiveNode, comment: "" };
+      const base = { name, description, ...(placed ? targetFields(placed) : { node_id: effectiveNode }), comment: "" };
       const body: ServiceCreate =
         mode === "form"
           ? { ...base, source: "ui", definition: built.definition }
@@ -245,14 +252,32 @@ export function ServiceCreatePage() {
                 </p>
               )}
             </div>
-            {nodeOptions.length > 1 ? (
+            {nodeOptions.length > 1 || clusterOptions.length > 0 ? (
               <div className="space-y-1.5">
                 <Label htmlFor="svc-node">Node</Label>
-                <NativeSelect id="svc-node" value={effectiveNode ?? ""} onChange={(e) => setNodeId(Number(e.target.value))} data-testid="service-form-node">
+                <NativeSelect
+                  id="svc-node"
+                  value={placementChoice ?? effectiveNode ?? ""}
+                  onChange={(e) => {
+                    const value = e.target.value;
+                    if (value === "auto" || value.startsWith("cluster:")) setPlacementChoice(value);
+                    else {
+                      setPlacementChoice(null);
+                      setNodeId(Number(value));
+                    }
+                  }}
+                  data-testid="service-form-node"
+                >
                   {nodeOptions.map((n) => (
                     <option key={n.id} value={n.id}>
                       {n.name}
                       {n.status !== "online" ? " (offline)" : ""}
+                    </option>
+                  ))}
+                  <option value="auto">Automatic: the scheduler picks a node</option>
+                  {clusterOptions.map((c) => (
+                    <option key={`cluster-${c.id}`} value={`cluster:${c.id}`}>
+                      Cluster {c.name} (the scheduler picks a member)
                     </option>
                   ))}
                 </NativeSelect>

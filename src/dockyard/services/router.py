@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -15,6 +16,7 @@ from dockyard.deps import MetaDep, ReadSessionDep, RuntimeDep, SessionDep, check
 from dockyard.jobs.schemas import JobAccepted, JobOut
 from dockyard.kit.errors import DockyardError, ValidationFailedError
 from dockyard.kit.responses import YamlResponse
+from dockyard.placement.service import Placer
 from dockyard.quotas.service import audited_policy, policy_context
 from dockyard.services import repository
 from dockyard.services import service as services
@@ -53,6 +55,12 @@ ACTION_PERMISSIONS: dict[str, str] = {
     "delete": "services:delete",
 }
 _ETAG = re.compile(r'^(?:W/)?"rev-(\d+)"$')
+
+
+def _owner_visible(principal: Principal) -> Callable[[int | None], bool]:
+    """Whether the caller may see the name of a service owned by `owner_id`."""
+    see_all = sees_all(principal)
+    return lambda owner_id: see_all or owner_id == principal.user.id
 
 
 def _etag(revision: int) -> str:
@@ -115,6 +123,7 @@ async def create_service(
             policy=await policy_context(
                 session, principal, runtime.settings, service_name=body.name
             ),
+            placer=Placer(runtime, can_see=_owner_visible(principal)),
         )
     await session.commit()
     response.headers["ETag"] = _etag(service.latest_revision)
@@ -209,6 +218,7 @@ async def update_service(
             policy=await policy_context(
                 session, principal, runtime.settings, service_name=service.name
             ),
+            placer=Placer(runtime, can_see=_owner_visible(principal)),
         )
     await session.commit()
     response.headers["ETag"] = _etag(service.latest_revision)

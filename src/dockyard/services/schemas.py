@@ -53,7 +53,16 @@ class DefinitionInput(BaseModel):
 class ServiceCreate(DefinitionInput):
     name: str = Field(min_length=1, max_length=63)
     description: str = Field(default="", max_length=2000)
-    node_id: int | None = None
+    node_id: int | None = Field(
+        default=None, description="A fixed node; omitted: the scheduler places the service."
+    )
+    cluster_id: int | None = Field(
+        default=None, description="Place the service on a member node of this cluster."
+    )
+    placement: dict[str, Any] | None = Field(
+        default=None,
+        description='Constraints, e.g. {"constraints": {"labels": {"disk": "ssd"}}}.',
+    )
     labels: dict[str, str] = Field(default_factory=dict)
     comment: str = Field(default="", max_length=500)
     source: RevisionSource = "api"
@@ -158,6 +167,10 @@ class ServiceOut(BaseModel):
 
 class ServiceDetail(ServiceOut):
     definition: dict[str, Any]
+    cluster_id: int | None = None
+    placement: dict[str, Any] | None = Field(
+        default=None, description="The scheduler's explanation: chosen node, rejected nodes."
+    )
 
 
 class ServiceList(Page[ServiceOut]):

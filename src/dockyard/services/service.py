@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,7 @@ from dockyard.kit.db import publish_after_commit
 from dockyard.kit.errors import ConflictError, NotFoundError, ValidationFailedError
 from dockyard.kit.request_meta import RequestMeta
 from dockyard.nodes import repository as nodes
+from dockyard.nodes.models import Node
 from dockyard.quotas.service import apply_policy
 from dockyard.services import repository
 from dockyard.services.compose import ComposeDefinition, export_compose_yaml, parse_definition
@@ -37,6 +39,9 @@ from dockyard.services.schemas import (
     ServiceUpdate,
 )
 from dockyard.users.models import User
+
+if TYPE_CHECKING:
+    from dockyard.placement.service import Placer
 
 # The actions that need existing containers, and those that change or remove them.
 ACTION_KINDS: dict[str, str] = {
@@ -98,6 +103,120 @@ async def _check_ports(
         raise invalid_definition(issues)
 
 
+async def _choose_node(
+    session: AsyncSession,
+    body: ServiceCreate,
+    defn: ComposeDefinition,
+    placer: Placer | None,
+    policy: PolicyContext | None,
+) -> tuple[Node, dict[str, Any] | None]:
+    """The node a new service goes to and, when the scheduler chose it, the explanation."""
+    from dockyard.placement.schemas import PlacementSpec
+
+    try:
+        spec = PlacementSpec.model_validate(body.placement or {})
+    except ValidationError as exc:
+        raise ValidationFailedError(
+            "Invalid placement.",
+            code="invalid_placement",
+            details={
+                "errors": [
+                    {
+                        "path": ".".join(["placement", *(str(p) for p in e["loc"])]),
+                        "message": e["msg"],
+                    }
+                    for e in exc.errors()
+                ]
+            },
+        ) from None
+    labels = spec.constraints.labels
+    if body.node_id is not None:
+        node = await nodes.get(session, body.node_id)
+        if node is None:
+            raise ValidationFailedError(
+                f"Node {body.node_id} does not exist.",
+                code="node_not_found",
+                details={"errors": [{"path": "node_id", "message": "unknown node"}]},
+            )
+        if body.cluster_id is not None:
+            from dockyard.placement.models import ClusterNode
+
+            if await session.get(ClusterNode, (body.cluster_id, node.id)) is None:
+                raise ValidationFailedError(
+                    f"Node {node.name} is not a member of cluster {body.cluster_id}.",
+                    code="node_not_in_cluster",
+                    details={"errors": [{"path": "node_id", "message": "not in the cluster"}]},
+                )
+        return node, None
+    if placer is None:
+        if body.cluster_id is not None or labels:
+            raise ValidationFailedError(
+                "Placement by cluster or labels is only available through the API.",
+                code="placement_unavailable",
+            )
+        local = await nodes.get_local(session)
+        if local is None:
+            raise NotFoundError("There is no local node.", code="node_not_found")
+        return local, None
+    try:
+        return await placer.choose(session, defn, cluster_id=body.cluster_id, labels=labels)
+    except ValidationFailedError as exc:
+        # A node refused only for its host ports: the port conflict (422 `invalid_definition`
+        # naming the service holding the port) is the clearer answer.
+        for candidate in exc.details.get("explanation", {}).get("candidates", []):
+            reasons = candidate.get("reasons") or []
+            if reasons and all(r.startswith("host port ") for r in reasons):
+                await _check_ports(session, defn, candidate["node_id"], None, policy)
+        raise
+
+
+async def _allocate_ports(
+    session: AsyncSession,
+    service: Service,
+    defn: ComposeDefinition,
+    placer: Placer | None,
+    policy: PolicyContext | None,
+) -> ComposeDefinition:
+    """Record the service's host ports (`auto` ones chosen); see placement.ports."""
+    from dockyard.placement.ports import legacy_published, sync_allocations
+    from dockyard.settings import Settings
+
+    others = [s for s in await repository.on_node(session, service.node_id) if s.id != service.id]
+    latest = await repository.latest_revisions(session, others)
+    legacy = legacy_published(
+        parse_definition(r.definition, validate=False) for r in latest.values()
+    )
+    listening: set[int] | None = None
+    range_text = str(Settings.model_fields["placement_port_range"].default)
+    if placer is not None:
+        range_text = placer.settings.placement_port_range
+        node = await nodes.get(session, service.node_id)
+        if node is not None and any(w for w in _auto_ports(defn)):
+            listening = await placer.host_ports(node)
+
+    def can_see(owner_id: int | None) -> bool:
+        return policy is None or policy.sees_all or owner_id == policy.user_id
+
+    return await sync_allocations(
+        session,
+        service,
+        defn,
+        default_range_text=range_text,
+        host_listening=listening,
+        legacy_ports=legacy,
+        can_see=can_see,
+    )
+
+
+def _auto_ports(defn: ComposeDefinition) -> list[str]:
+    return [
+        f"{name}/{port.target}"
+        for name, spec in defn.services.items()
+        for port in spec.ports
+        if port.auto
+    ]
+
+
 def _new_revision(
     service_id: int,
     number: int,
@@ -129,27 +248,20 @@ async def create_service(
     meta: RequestMeta | None = None,
     origin: str | None = None,
     policy: PolicyContext | None = None,
+    placer: Placer | None = None,
 ) -> Service:
     """Validate and store a new service with revision 1 (caller commits).
 
     `policy` (a non-admin's context) applies the container security policy and the quota:
     403 `policy_violation` / 422 `quota_exceeded`, or the forced settings are saved.
+    Without `node_id`, a `placer` (the API passes one) chooses the node (422
+    `placement_failed` when none fits); without a placer the service goes to the local node.
+    Host ports are allocated (`auto` ports chosen) in the same transaction.
     """
-    if body.node_id is None:
-        node = await nodes.get_local(session)
-        if node is None:
-            raise NotFoundError("There is no local node.", code="node_not_found")
-    else:
-        node = await nodes.get(session, body.node_id)
-        if node is None:
-            raise ValidationFailedError(
-                f"Node {body.node_id} does not exist.",
-                code="node_not_found",
-                details={"errors": [{"path": "node_id", "message": "unknown node"}]},
-            )
     defn = parse_input(definition=body.definition, compose=body.compose, env=body.env)
     if policy is not None:
         defn = await apply_policy(session, defn, policy, exclude_service_id=None, new_service=True)
+    node, explanation = await _choose_node(session, body, defn, placer, policy)
     if await repository.get_by_name(session, node.id, body.name):
         raise ConflictError(
             f"A service named {body.name} already exists on node {node.name}.",
@@ -165,6 +277,8 @@ async def create_service(
         labels=body.labels,
         latest_revision=1,
         origin=origin or body.source,
+        cluster_id=body.cluster_id,
+        placement=explanation,
     )
     session.add(service)
     try:
@@ -174,6 +288,7 @@ async def create_service(
         raise ConflictError(
             f"A service named {body.name} already exists.", code="service_exists"
         ) from exc
+    defn = await _allocate_ports(session, service, defn, placer, policy)
     session.add(
         _new_revision(
             service.id,
@@ -207,6 +322,7 @@ async def update_service(
     actor: Actor,
     meta: RequestMeta | None = None,
     policy: PolicyContext | None = None,
+    placer: Placer | None = None,
 ) -> Service:
     """Apply an edit; a changed definition becomes a new revision. Stale edits get 409."""
     expected = body.revision if body.revision is not None else expected_revision
@@ -231,6 +347,7 @@ async def update_service(
                 session, defn, policy, exclude_service_id=service.id, new_service=False
             )
         await _check_ports(session, defn, service.node_id, exclude_id=service.id, policy=policy)
+        defn = await _allocate_ports(session, service, defn, placer, policy)
         definition = canonical_json(defn)
         current = await repository.revision(session, service.id, service.latest_revision)
         if current is None or current.definition_hash != definition_hash(definition):
@@ -292,6 +409,9 @@ async def restore_revision(
         )
         definition = canonical_json(defn)
     await _check_ports(session, defn, service.node_id, exclude_id=service.id, policy=policy)
+    allocated = await _allocate_ports(session, service, defn, None, policy)
+    if allocated is not defn:
+        definition = canonical_json(allocated)
     new_number = service.latest_revision + 1
     revision = _new_revision(
         service.id,

@@ -213,7 +213,12 @@ class ServiceViews:
         active = (await self.active_jobs(session, [service])).get(service.id)
         out = await self.build(session, service, active)
         revision = await repository.revision(session, service.id, service.latest_revision)
-        return ServiceDetail(**out.model_dump(), definition=revision.definition if revision else {})
+        return ServiceDetail(
+            **out.model_dump(),
+            definition=revision.definition if revision else {},
+            cluster_id=service.cluster_id,
+            placement=service.placement,
+        )
 
 
 _cache_numbers = itertools.count(1)

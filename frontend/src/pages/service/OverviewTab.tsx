@@ -12,6 +12,7 @@ import { formatBytes, formatDateTime, formatUptime, formatUtc } from "@/lib/form
 import { shortContainerName } from "@/lib/logs";
 import { useMediaQuery } from "@/lib/useMediaQuery";
 import { cn } from "@/lib/utils";
+import { PlacementExplanationView, type ExplanationLike } from "@/pages/placement/PlacementExplanationView";
 
 /** Re-renders every `ms` so uptimes tick. */
 function useNow(ms = 10_000): number {
@@ -284,6 +285,16 @@ export function OverviewTab({ service, nodeName }: { service: ServiceDetail; nod
             </CardContent>
           </Card>
           <ResourcesCard service={service} />
+          {service.placement && (
+            <Card data-testid="service-placement">
+              <CardHeader>
+                <CardTitle>Placement</CardTitle>
+              </CardHeader>
+              <CardContent>
+                <PlacementExplanationView explanation={service.placement as ExplanationLike} />
+              </CardContent>
+            </Card>
+          )}
         </div>
       </div>
     </div>

@@ -189,6 +189,9 @@ class PortSpec(ComposeModel):
     published: int | None = Field(default=None, ge=1, le=65535)
     host_ip: str | None = None
     protocol: Protocol = "tcp"
+    # `auto:80`: the host port is chosen from the node's range when the service is saved
+    # (then `published` holds it and `auto` stays true so later edits keep the same port).
+    auto: bool = False
 
 
 def _port_range(text: str, what: str, index: int) -> range:
@@ -224,7 +227,13 @@ def _protocol(text: object, index: int) -> str:
 
 
 def _expand_ports(
-    targets: range, published: range | None, host_ip: str | None, protocol: str, index: int
+    targets: range,
+    published: range | None,
+    host_ip: str | None,
+    protocol: str,
+    index: int,
+    *,
+    auto: bool = False,
 ) -> list[dict[str, Any]]:
     if published is not None and len(published) != len(targets):
         if len(targets) == 1:
@@ -239,6 +248,7 @@ def _expand_ports(
             "published": published[offset] if published is not None else None,
             "host_ip": host_ip,
             "protocol": protocol,
+            **({"auto": True} if auto else {}),
         }
         for offset, target in enumerate(targets)
     ]
@@ -258,11 +268,14 @@ def _short_port(text: str, index: int) -> list[dict[str, Any]]:
     else:
         target_text = parts[0]
     targets = _port_range(target_text, "container", index)
-    published = _port_range(published_text, "host", index) if published_text else None
-    return _expand_ports(targets, published, host_ip, _protocol(protocol or "tcp", index), index)
+    auto = published_text.lower() == "auto"
+    published = _port_range(published_text, "host", index) if published_text and not auto else None
+    return _expand_ports(
+        targets, published, host_ip, _protocol(protocol or "tcp", index), index, auto=auto
+    )
 
 
-_LONG_PORT_KEYS = {"target", "published", "host_ip", "protocol", "mode"}
+_LONG_PORT_KEYS = {"target", "published", "host_ip", "protocol", "mode", "auto"}
 
 
 def _long_port(item: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
@@ -283,6 +296,11 @@ def _long_port(item: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
         raise_issue("must be one port number", index, "target")
     published_value = item.get("published")
     published = None
+    auto = item.get("auto", False)
+    if not isinstance(auto, bool):
+        raise_issue("must be true or false", index, "auto")
+    if isinstance(published_value, str) and published_value.lower() == "auto":
+        auto, published_value = True, None
     if published_value not in (None, ""):
         if isinstance(published_value, bool) or not isinstance(published_value, int | str):
             raise_issue("must be a port number or range", index, "published")
@@ -290,7 +308,12 @@ def _long_port(item: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
     host_ip_value = item.get("host_ip")
     host_ip = _host_ip(str(host_ip_value), index) if host_ip_value is not None else None
     return _expand_ports(
-        targets, published, host_ip, _protocol(item.get("protocol") or "tcp", index), index
+        targets,
+        published,
+        host_ip,
+        _protocol(item.get("protocol") or "tcp", index),
+        index,
+        auto=auto,
     )
 
 
