@@ -1,0 +1,1 @@
+"""Fleet-wide views: every container of every node, one container, log search."""
