@@ -8,16 +8,20 @@ import { AnalyticsPage } from "@/pages/AnalyticsPage";
 import { AuditPage } from "@/pages/AuditPage";
 import { ComingSoonPage } from "@/pages/ComingSoonPage";
 import { ConfigPage } from "@/pages/ConfigPage";
+import { ContainerDetailPage } from "@/pages/ContainerDetailPage";
+import { ContainersPage } from "@/pages/ContainersPage";
 import { DashboardPage } from "@/pages/DashboardPage";
 import { HealthCheckPage } from "@/pages/HealthCheckPage";
 import { HealthPage } from "@/pages/HealthPage";
 import { HostsPage } from "@/pages/HostsPage";
+import { LogSearchPage } from "@/pages/LogSearchPage";
 import { LoginPage } from "@/pages/LoginPage";
 import { McpServerPage } from "@/pages/McpServerPage";
 import { McpServersPage } from "@/pages/McpServersPage";
 import { NodeDetailPage } from "@/pages/NodeDetailPage";
 import { NodesPage } from "@/pages/NodesPage";
 import { NotFoundPage } from "@/pages/NotFoundPage";
+import { PlacementPage } from "@/pages/PlacementPage";
 import { RegistriesPage } from "@/pages/RegistriesPage";
 import { RolesPage } from "@/pages/RolesPage";
 import { ResourcesPage } from "@/pages/ResourcesPage";
@@ -43,10 +47,14 @@ export const routes: RouteObject[] = [
       { path: "services/new", element: <ServiceCreatePage /> },
       { path: "services/adopt", element: <ServiceAdoptPage /> },
       { path: "services/:id/:tab?", element: <ServicePage /> },
+      { path: "containers", element: <ContainersPage /> },
+      { path: "containers/:nodeId/:containerId", element: <ContainerDetailPage /> },
+      { path: "logs", element: <LogSearchPage /> },
       { path: "templates", element: <TemplatesPage /> },
       { path: "images/:tab?", element: <ResourcesPage /> },
       { path: "nodes", element: <NodesPage /> },
       { path: "nodes/:id", element: <NodeDetailPage /> },
+      { path: "placement", element: <PlacementPage /> },
       { path: "audit", element: <AuditPage /> },
       { path: "registries", element: <RegistriesPage /> },
       { path: "hosts", element: <HostsPage /> },

@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from dockyard import __version__
 from dockyard.access.router import router as roles_router
+from dockyard.agent.router import router as agent_router
 from dockyard.alerts.router import dashboard_router
 from dockyard.alerts.router import router as alerts_router
 from dockyard.artifacts.router import router as artifacts_router
@@ -26,6 +27,7 @@ from dockyard.bootstrap import bootstrap
 from dockyard.config.recorder import SnapshotRecorder
 from dockyard.config.router import router as config_router
 from dockyard.containers.router import router as containers_router
+from dockyard.fleet.router import router as fleet_router
 from dockyard.health.metrics import HttpMetricsMiddleware
 from dockyard.health.metrics import router as metrics_router
 from dockyard.health.router import router as health_router
@@ -41,8 +43,10 @@ from dockyard.kit.middleware import RequestContextMiddleware
 from dockyard.kit.spa import mount_spa
 from dockyard.logging_setup import configure_logging
 from dockyard.mcp_registry.router import router as mcp_router
+from dockyard.metrics.router import router as fleet_metrics_router
 from dockyard.migrations.runner import upgrade
 from dockyard.nodes.router import router as nodes_router
+from dockyard.placement.router import router as placement_router
 from dockyard.quotas.router import router as quotas_router
 from dockyard.realtime.router import router as realtime_router
 from dockyard.registries import jobs as registries_jobs
@@ -160,6 +164,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         system_router,
         auth_router,
         nodes_router,
+        agent_router,
         audit_router,
         updates_router,  # before services: its /{id}/{action} would take /rollback
         registries_router,  # before services: /{id}/{action} would take /check-updates
@@ -180,12 +185,15 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         metrics_router,
         artifacts_router,
         containers_router,
+        fleet_router,
         config_router,
         templates_router,
         template_origin_router,
         mcp_router,
         alerts_router,
         dashboard_router,
+        placement_router,
+        fleet_metrics_router,
     ):
         app.include_router(router)
 

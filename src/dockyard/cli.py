@@ -118,6 +118,8 @@ def serve(
         )
     except ValueError as exc:
         raise _fail(str(exc), code=2) from exc
+    if tls:  # the app knows the certificate it serves (enrollment tokens carry its fingerprint)
+        settings = settings.model_copy(update={"tls_cert": tls[0], "tls_key": tls[1]})
     application = create_app(settings)
     uvicorn.run(
         application,
@@ -129,8 +131,9 @@ def serve(
         proxy_headers=False,
         server_header=False,
         ws="websockets-sansio",
-        # Refuse oversized WebSocket frames before buffering them.
-        ws_max_size=64 * 1024,
+        # Refuse oversized WebSocket frames before buffering them. Agents may send frames up
+        # to DOCKYARD_AGENT_MAX_FRAME_BYTES; every other socket checks its own 64 KiB limit.
+        ws_max_size=max(64 * 1024, settings.agent_max_frame_bytes),
     )
 
 
@@ -414,6 +417,64 @@ def registry_rekey(
     )
     if result.unreadable:
         raise typer.Exit(1)
+
+
+@app.command()
+def agent(
+    server: Annotated[
+        str | None,
+        typer.Option(envvar="DOCKYARD_AGENT_SERVER", help="The Dockyard server URL (enrollment)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DOCKYARD_AGENT_TOKEN",
+            help="One-time enrollment token (first run only; later runs use the data dir).",
+        ),
+    ] = None,
+    docker_host: Annotated[
+        str, typer.Option(envvar="DOCKYARD_AGENT_DOCKER_HOST", help="This host's Docker engine.")
+    ] = "unix:///var/run/docker.sock",
+    data_dir: Annotated[
+        Path,
+        typer.Option(envvar="DOCKYARD_AGENT_DATA_DIR", help="Credential and event journal."),
+    ] = Path("/var/lib/dockyard-agent"),
+    allowed_bind_root: Annotated[
+        list[str] | None,
+        typer.Option(help="Host directory containers may bind-mount (repeatable; default none)."),
+    ] = None,
+    allow_privileged: Annotated[
+        bool,
+        typer.Option(help="Allow privileged containers, host namespaces, devices and cap_add."),
+    ] = False,
+    allow_build: Annotated[bool, typer.Option(help="Allow image builds (POST /build).")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the agent on a Docker host: it dials out to the server and serves its engine.
+
+    Exit codes: 0 stopped, 1 failure, 2 bad configuration, 3 rejected by the server
+    (invalid or revoked credential, refused enrollment; not retried).
+    """
+    import os
+
+    # The agent runs as `python -m dockyard.agent` in this same process (exec): it then
+    # carries none of this CLI's imports and never loads the server (FastAPI, SQLAlchemy).
+    argv = [sys.executable, "-m", "dockyard.agent", "--docker-host", docker_host]
+    argv += ["--data-dir", str(data_dir), "--log-level", log_level]
+    if server:
+        argv += ["--server", server]
+    for root in allowed_bind_root or []:
+        argv += ["--allowed-bind-root", root]
+    if allow_privileged:
+        argv.append("--allow-privileged")
+    if allow_build:
+        argv.append("--allow-build")
+    env = dict(os.environ)
+    if token:
+        env["DOCKYARD_AGENT_TOKEN"] = token  # not in the new process's command line
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)  # noqa: S606 - our own interpreter and module
 
 
 @app.command("openapi", hidden=True)

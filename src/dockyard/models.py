@@ -16,7 +16,9 @@ def import_all_models() -> None:
     from dockyard.images import models as _images  # noqa: F401
     from dockyard.jobs import models as _jobs  # noqa: F401
     from dockyard.mcp_registry import models as _mcp_registry  # noqa: F401
+    from dockyard.metrics import models as _metrics  # noqa: F401
     from dockyard.nodes import models as _nodes  # noqa: F401
+    from dockyard.placement import models as _placement  # noqa: F401
     from dockyard.quotas import models as _quotas  # noqa: F401
     from dockyard.registries import models as _registries  # noqa: F401
     from dockyard.schedules import models as _schedules  # noqa: F401

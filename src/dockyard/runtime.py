@@ -55,12 +55,15 @@ class Runtime:
             reconcile_interval_s=settings.state_reconcile_interval_s,
             call_timeout_s=settings.engine_timeout_s,
         )
+        # Only the server holds agents' connections; other processes reach them via the tunnel.
+        state.push_agents = role == "server"
+        agents = AgentHub(settings)
         runtime = cls(
             settings=settings,
             db=db,
             engines=engines,
             auth=auth,
-            nodes=NodeService(engines),
+            nodes=NodeService(engines, agents),
             events=events,
             state=state,
             service_views=ServiceViews(StateContainers(state)),
@@ -71,7 +74,7 @@ class Runtime:
                 allowed_origins=settings.allowed_origins,
                 container_service=state.container_service,
             ),
-            agents=AgentHub(settings),
+            agents=agents,
         )
         runtime.role = role
         runtime.runner_id = make_runner_id(role)
@@ -100,6 +103,8 @@ class Runtime:
         async with self.db.read_session() as session:
             nodes = (await session.execute(select(Node))).scalars().all()
         await self.state.start(nodes)
+        if self.role == "server":
+            await self.agents.start(self)
         from dockyard.kit.bridge import make_bridge
 
         self.bridge = make_bridge(

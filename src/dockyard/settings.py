@@ -251,6 +251,11 @@ class Settings(BaseSettings):
         ge=4 * 1024**2,
         description="Memory limit (bytes) forced on a non-admin's container without one.",
     )
+    placement_port_range: str = Field(
+        default="20000-29999",
+        pattern=r"^\d{4,5}-\d{4,5}$",
+        description="Host ports `auto` ports are taken from on a node without its own ranges.",
+    )
     quota_default_pids: int = Field(
         default=512, ge=1, description="PIDs limit forced on (and cap of) a non-admin's container."
     )
@@ -330,6 +335,40 @@ class Settings(BaseSettings):
         ge=1024**2,
         description="Listing a container folder reads its archive stream (headers only, bodies "
         "skipped) up to this many bytes; past it the listing is marked truncated.",
+    )
+    agent_heartbeat_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often agents send a heartbeat (s); an agent silent for two is offline.",
+    )
+    metrics_interval: float = Field(
+        default=10.0, gt=0, description="How often host and container metrics are sampled (s)."
+    )
+    metrics_raw_retention_h: int = Field(
+        default=24, ge=1, le=24 * 30, description="Hours raw metrics samples are kept."
+    )
+    metrics_minute_retention_days: int = Field(
+        default=7, ge=1, le=365, description="Days 1-minute metrics averages are kept."
+    )
+    metrics_hour_retention_days: int = Field(
+        default=90, ge=1, le=3650, description="Days 1-hour metrics averages are kept."
+    )
+    metrics_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description=(
+            "Engine requests a metrics sweep runs at once (container inspects for the cgroup"
+            " fast path, one-shot stats where cgroup files are not readable)."
+        ),
+    )
+    agent_max_frame_bytes: int = Field(
+        default=1024**2,
+        ge=128 * 1024,
+        description="Largest WebSocket frame an agent may send (bytes); larger closes it (1009).",
+    )
+    agent_enrollment_ttl_s: int = Field(
+        default=3600, ge=1, description="How long a node's enrollment token is valid (s)."
     )
 
     @field_validator("allowed_bind_roots", mode="before")

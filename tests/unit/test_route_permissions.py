@@ -22,6 +22,8 @@ PUBLIC = {
     ("WS", "/api/v1/ws"),  # authenticated by a single-use ticket from a permissioned route
     ("WS", "/api/v1/hosts/{host_id}/ssh"),  # ticket, then `hosts:ssh` checked in the socket
     ("GET", "/metrics"),  # Prometheus: token-protected (DOCKYARD_METRICS_TOKEN), 404 when unset
+    ("POST", "/api/v1/agent/enroll"),  # agents: the one-time enrollment token; rate limited
+    ("WS", "/api/v1/agent/ws"),  # agents: the node credential in the first message (hello)
 }
 
 

@@ -4,6 +4,27 @@
  */
 
 export interface paths {
+    "/api/v1/agent/enroll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enroll
+         * @description Trade a node's one-time enrollment token for its long-lived credential (agents only;
+         *     rate limited per client address like sign-in).
+         */
+        post: operations["enroll_api_v1_agent_enroll_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alert-channels": {
         parameters: {
             query?: never;
@@ -657,6 +678,55 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/clusters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Clusters
+         * @description Every cluster with its member nodes and labels.
+         */
+        get: operations["list_clusters_api_v1_clusters_get"];
+        put?: never;
+        /**
+         * Create Cluster
+         * @description Create a cluster: a named group of nodes with labels.
+         */
+        post: operations["create_cluster_api_v1_clusters_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clusters/{cluster_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Cluster */
+        get: operations["get_cluster_api_v1_clusters__cluster_id__get"];
+        /**
+         * Update Cluster
+         * @description Rename, relabel or change the members of a cluster (`node_ids` replaces them).
+         */
+        put: operations["update_cluster_api_v1_clusters__cluster_id__put"];
+        post?: never;
+        /**
+         * Delete Cluster
+         * @description Delete a cluster; services that targeted it stay where they are.
+         */
+        delete: operations["delete_cluster_api_v1_clusters__cluster_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/config/export": {
         parameters: {
             query?: never;
@@ -775,6 +845,74 @@ export interface paths {
          * @description One snapshot's document (YAML).
          */
         get: operations["get_snapshot_api_v1_config_snapshots__snapshot_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/containers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Fleet Containers
+         * @description Every container on every node (local and agent nodes alike), in one table.
+         *
+         *     `containers:read` with a see-everything role: every container, managed or not.
+         *     Otherwise (for example `services:read` only): the containers of the services the caller
+         *     sees. Nodes are asked in parallel, each with a timeout; a node that cannot answer is
+         *     listed in `unavailable_nodes` and the rest of the table stands.
+         */
+        get: operations["list_fleet_containers_api_v1_containers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/containers/{node_id}/{container_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Container Detail
+         * @description One container's inspect summary: state, config, mounts, networks, ports, labels.
+         *
+         *     Environment values under secret-looking names (password, token, key, ...) are masked.
+         *     `container_id` is a full id, an id prefix of 12+ characters or the exact name.
+         */
+        get: operations["container_detail_api_v1_containers__node_id___container_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/containers/{node_id}/{container_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Container Logs
+         * @description The container's last `tail` log lines (stdout and stderr, with timestamps).
+         */
+        get: operations["container_logs_api_v1_containers__node_id___container_id__logs_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1304,6 +1442,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/logs/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Logs
+         * @description Search the logs of every container of every node in a time range (streamed NDJSON).
+         *
+         *     Case-insensitive substring by default; `regex=true` takes a case-insensitive regular
+         *     expression (at most 256 characters; patterns that can backtrack exponentially are
+         *     refused with 422). `containers:logs` with a see-everything role searches every
+         *     container; `services:logs` only the containers of the caller's services. At most
+         *     `limit` matches; each container's log is read up to a byte cap (reported as
+         *     `truncated_containers`). The search is audited (`logs.searched`, the query only).
+         */
+        get: operations["search_logs_api_v1_logs_search_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mcp-servers": {
         parameters: {
             query?: never;
@@ -1436,6 +1601,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/metrics/containers/{node_id}/{container_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Container Metrics
+         * @description One container's CPU, memory, network, block I/O and pids over `range`.
+         *
+         *     Needs `containers:read` (with a role that sees every service), or `services:read` on the
+         *     service the container belongs to; a container the caller may not see is 404.
+         */
+        get: operations["container_metrics_api_v1_metrics_containers__node_id___container_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/fleet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fleet Metrics
+         * @description Fleet totals now (each node's newest sample) and CPU/memory over `range`.
+         */
+        get: operations["fleet_metrics_api_v1_metrics_fleet_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/nodes/{node_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Node Metrics
+         * @description A node's host CPU, memory, disk, network and load over `range`.
+         */
+        get: operations["node_metrics_api_v1_metrics_nodes__node_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/services/{service_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Service Metrics
+         * @description A service's containers summed: CPU, memory, network, block I/O, pids over `range`.
+         *
+         *     A service the caller cannot see is 404 (checked by `require` on `{service_id}`).
+         */
+        get: operations["service_metrics_api_v1_metrics_services__service_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes": {
         parameters: {
             query?: never;
@@ -1449,7 +1699,11 @@ export interface paths {
          */
         get: operations["list_nodes_api_v1_nodes_get"];
         put?: never;
-        post?: never;
+        /**
+         * Create Node
+         * @description Add an agent node. The answer holds its enrollment token: shown once, never again.
+         */
+        post: operations["create_node_api_v1_nodes_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1470,10 +1724,19 @@ export interface paths {
         get: operations["get_node_api_v1_nodes__node_id__get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete Node
+         * @description Delete an agent node (its agent is disconnected). 409 while services are on it;
+         *     the local node is never deleted.
+         */
+        delete: operations["delete_node_api_v1_nodes__node_id__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Node
+         * @description Rename a node or replace its labels.
+         */
+        patch: operations["update_node_api_v1_nodes__node_id__patch"];
         trace?: never;
     };
     "/api/v1/nodes/{node_id}/cleanup": {
@@ -1674,6 +1937,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes/{node_id}/enrollment-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * New Enrollment Token
+         * @description A new enrollment token for an agent node never enrolled or revoked (shown once).
+         */
+        post: operations["new_enrollment_token_api_v1_nodes__node_id__enrollment_token_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes/{node_id}/images": {
         parameters: {
             query?: never;
@@ -1786,6 +2069,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/nodes/{node_id}/port-allocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Port Allocations
+         * @description Host ports held by services on the node.
+         */
+        get: operations["list_port_allocations_api_v1_nodes__node_id__port_allocations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/port-ranges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Port Ranges
+         * @description The host-port ranges `auto` ports are taken from (the default when none are set).
+         */
+        get: operations["get_port_ranges_api_v1_nodes__node_id__port_ranges_get"];
+        /**
+         * Put Port Ranges
+         * @description Replace the node's ranges (1024-65535, not overlapping; empty: back to the default).
+         *
+         *     Existing allocations are kept even when outside the new ranges.
+         */
+        put: operations["put_port_ranges_api_v1_nodes__node_id__port_ranges_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke Node
+         * @description Revoke the agent's credential: it is disconnected at once and cannot reconnect.
+         */
+        post: operations["revoke_node_api_v1_nodes__node_id__revoke_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/rotate-credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate Credentials
+         * @description Give the agent a new credential. Online: delivered over its connection
+         *     (`delivered: true`). Offline: the old credential stops working and the answer holds a
+         *     fresh enrollment token to re-enroll the agent with.
+         */
+        post: operations["rotate_credentials_api_v1_nodes__node_id__rotate_credentials_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/nodes/{node_id}/unmanaged": {
         parameters: {
             query?: never;
@@ -1849,6 +2220,29 @@ export interface paths {
          * @description Remove a volume and its data; refused (409) while any container or service uses it.
          */
         delete: operations["remove_volume_api_v1_nodes__node_id__volumes__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/placement/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview Placement
+         * @description Dry-run the scheduler: which node a service would go to, and why not the others.
+         *
+         *     Answers 200 with `chosen: null` when no node fits (creating it would be a 422
+         *     `placement_failed` with the same explanation).
+         */
+        post: operations["preview_placement_api_v1_placement_preview_post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -3027,6 +3421,8 @@ export interface components {
          */
         AdoptResult: {
             active_job: components["schemas"]["JobOut"] | null;
+            /** Cluster Id */
+            cluster_id?: number | null;
             /** Containers */
             containers: components["schemas"]["ContainerOut"][];
             /** Containers Running */
@@ -3067,6 +3463,13 @@ export interface components {
             node_id: number;
             /** Owner Id */
             owner_id: number | null;
+            /**
+             * Placement
+             * @description The scheduler's explanation: chosen node, rejected nodes.
+             */
+            placement?: {
+                [key: string]: unknown;
+            } | null;
             /** Ports */
             ports: components["schemas"]["PortOut"][];
             /** Revision */
@@ -3088,6 +3491,27 @@ export interface components {
             updated_at: string;
             /** Warnings */
             warnings: string[];
+        };
+        /**
+         * AgentOut
+         * @description An agent node's agent: live session facts when connected, else what it last reported.
+         */
+        AgentOut: {
+            /** Connected At */
+            connected_at: string | null;
+            /**
+             * Docker Host
+             * @description The agent's own engine URL, as it reports it.
+             */
+            docker_host: string | null;
+            /** Hostname */
+            hostname: string | null;
+            /** Last Seen */
+            last_seen: string | null;
+            /** Remote Addr */
+            remote_addr: string | null;
+            /** Version */
+            version: string | null;
         };
         /** AlertDetail */
         AlertDetail: {
@@ -3297,6 +3721,19 @@ export interface components {
             /** Updated */
             updated: number;
         };
+        /** CandidateOut */
+        CandidateOut: {
+            /** Eligible */
+            eligible: boolean;
+            /** Node Id */
+            node_id: number;
+            /** Node Name */
+            node_name: string;
+            /** Reasons */
+            reasons: string[];
+            /** Score */
+            score: number | null;
+        };
         /**
          * ChannelIn
          * @description A channel; secret config fields left out on update keep their stored value.
@@ -3389,6 +3826,17 @@ export interface components {
              * @enum {string}
              */
             status: "up" | "down";
+        };
+        /** ChosenOut */
+        ChosenOut: {
+            /** Node Id */
+            node_id: number;
+            /** Node Name */
+            node_name: string;
+            /** Reasons */
+            reasons: string[];
+            /** Score */
+            score: number;
         };
         /** CleanupItem */
         CleanupItem: {
@@ -3510,6 +3958,79 @@ export interface components {
             /** Targets */
             targets?: ("stopped_containers" | "dangling_images" | "unused_images" | "unused_volumes" | "unused_networks" | "build_cache")[];
         };
+        /** ClusterCreate */
+        ClusterCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /** Node Ids */
+            node_ids?: number[];
+        };
+        /** ClusterList */
+        ClusterList: {
+            /** Items */
+            items: components["schemas"]["ClusterOut"][];
+        };
+        /** ClusterMember */
+        ClusterMember: {
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string;
+        };
+        /** ClusterOut */
+        ClusterOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Id */
+            id: number;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
+            /** Nodes */
+            nodes: components["schemas"]["ClusterMember"][];
+            /**
+             * Services
+             * @description Services that target this cluster.
+             */
+            services: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ClusterUpdate */
+        ClusterUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /** Name */
+            name?: string | null;
+            /** Node Ids */
+            node_ids?: number[] | null;
+        };
         /**
          * Condition
          * @description `kind` plus its fields (validated per kind by the service).
@@ -3599,6 +4120,143 @@ export interface components {
             /** Summary */
             summary: string;
         };
+        /**
+         * ContainerAccess
+         * @description What the caller may do with this container (links in the UI).
+         */
+        ContainerAccess: {
+            /** Exec */
+            exec: boolean;
+            /** Logs */
+            logs: boolean;
+        };
+        /** ContainerConfigOut */
+        ContainerConfigOut: {
+            /** Command */
+            command: string[];
+            /** Entrypoint */
+            entrypoint: string[];
+            /** Env */
+            env: components["schemas"]["EnvVar"][];
+            /** Hostname */
+            hostname?: string | null;
+            /** Image */
+            image: string;
+            /** Image Id */
+            image_id?: string | null;
+            /** Restart Policy */
+            restart_policy?: string | null;
+            /**
+             * Tty
+             * @default false
+             */
+            tty: boolean;
+            /** User */
+            user?: string | null;
+            /** Working Dir */
+            working_dir?: string | null;
+        };
+        /**
+         * ContainerDetail
+         * @description `GET /api/v1/containers/{node_id}/{container_id}`: an inspect summary.
+         */
+        ContainerDetail: {
+            access: components["schemas"]["ContainerAccess"];
+            /** Compose Project */
+            compose_project?: string | null;
+            /** Compose Service */
+            compose_service?: string | null;
+            config: components["schemas"]["ContainerConfigOut"];
+            /** Created */
+            created?: string | null;
+            /** Id */
+            id: string;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Mounts */
+            mounts: components["schemas"]["MountOut"][];
+            /** Name */
+            name: string;
+            /** Networks */
+            networks: components["schemas"]["ContainerNetworkOut"][];
+            /** Node Id */
+            node_id: number;
+            /** Node Name */
+            node_name: string;
+            /** Ports */
+            ports: components["schemas"]["PortOut"][];
+            /** Service Id */
+            service_id?: number | null;
+            /** Service Name */
+            service_name?: string | null;
+            state: components["schemas"]["ContainerStateOut"];
+        };
+        /** ContainerLogLine */
+        ContainerLogLine: {
+            /** Message */
+            message: string;
+            /** Stream */
+            stream: string;
+            /** Ts */
+            ts?: string | null;
+        };
+        /**
+         * ContainerLogs
+         * @description `GET /api/v1/containers/{node_id}/{container_id}/logs`: the last lines.
+         */
+        ContainerLogs: {
+            /** Container */
+            container: string;
+            /** Lines */
+            lines: components["schemas"]["ContainerLogLine"][];
+        };
+        /** ContainerMetrics */
+        ContainerMetrics: {
+            /** Container Id */
+            container_id: string;
+            /** Node Id */
+            node_id: number;
+            /** Points */
+            points: components["schemas"]["ContainerPointOut"][];
+            /**
+             * Range
+             * @enum {string}
+             */
+            range: "1h" | "6h" | "24h" | "7d" | "30d" | "90d";
+            /**
+             * Resolution S
+             * @description Seconds each point averages.
+             */
+            resolution_s: number;
+            /** Service Id */
+            service_id: number | null;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Tier
+             * @description The stored tier the points come from.
+             * @enum {string}
+             */
+            tier: "raw" | "1m" | "1h";
+        };
+        /** ContainerNetworkOut */
+        ContainerNetworkOut: {
+            /** Aliases */
+            aliases: string[];
+            /** Gateway */
+            gateway?: string | null;
+            /** Ip Address */
+            ip_address?: string | null;
+            /** Mac Address */
+            mac_address?: string | null;
+            /** Name */
+            name: string;
+        };
         /** ContainerOut */
         ContainerOut: {
             /** Exit Code */
@@ -3630,6 +4288,33 @@ export interface components {
             /** State */
             state: string;
         };
+        /** ContainerPointOut */
+        ContainerPointOut: {
+            /** Blk Read Bps */
+            blk_read_bps: number;
+            /** Blk Write Bps */
+            blk_write_bps: number;
+            /**
+             * Cpu Pct
+             * @description Share of one core x 100.
+             */
+            cpu_pct: number;
+            /** Mem Limit */
+            mem_limit: number;
+            /** Mem Used */
+            mem_used: number;
+            /** Net Rx Bps */
+            net_rx_bps: number;
+            /** Net Tx Bps */
+            net_tx_bps: number;
+            /** Pids */
+            pids: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+        };
         /**
          * ContainerRef
          * @description A container that uses an object; `service_id` when a Dockyard service owns it.
@@ -3645,6 +4330,37 @@ export interface components {
             service_name?: string | null;
             /** State */
             state: string;
+        };
+        /** ContainerStateOut */
+        ContainerStateOut: {
+            /** Error */
+            error?: string | null;
+            /** Exit Code */
+            exit_code?: number | null;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Health */
+            health?: string | null;
+            /**
+             * Oom Killed
+             * @default false
+             */
+            oom_killed: boolean;
+            /** Paused */
+            paused: boolean;
+            /**
+             * Restart Count
+             * @default 0
+             */
+            restart_count: number;
+            /** Restarting */
+            restarting: boolean;
+            /** Running */
+            running: boolean;
+            /** Started At */
+            started_at?: string | null;
+            /** Status */
+            status: string;
         };
         /** CostOut */
         CostOut: {
@@ -3846,6 +4562,66 @@ export interface components {
             /** Storage Driver */
             storage_driver?: string | null;
         };
+        /** EnrollRequest */
+        EnrollRequest: {
+            /**
+             * Agent Version
+             * @default
+             */
+            agent_version: string;
+            /**
+             * Docker Host
+             * @default
+             */
+            docker_host: string;
+            /**
+             * Hostname
+             * @default
+             */
+            hostname: string;
+            /** Token */
+            token: string;
+        };
+        /** EnrollResponse */
+        EnrollResponse: {
+            /** Credential */
+            credential: string;
+            /** Node Id */
+            node_id: number;
+            /** Server Fingerprint */
+            server_fingerprint: string | null;
+        };
+        /**
+         * EnrollmentOut
+         * @description A fresh enrollment token: shown once, never again.
+         */
+        EnrollmentOut: {
+            /**
+             * Agent Command
+             * @description The command that enrolls the agent on the host.
+             */
+            agent_command: string;
+            /**
+             * Enrollment Expires At
+             * Format: date-time
+             */
+            enrollment_expires_at: string;
+            /** Enrollment Token */
+            enrollment_token: string;
+        };
+        /** EnvVar */
+        EnvVar: {
+            /**
+             * Masked
+             * @description The value looked like a secret and is shown masked.
+             * @default false
+             */
+            masked: boolean;
+            /** Name */
+            name: string;
+            /** Value */
+            value: string;
+        };
         /** ErrorBody */
         ErrorBody: {
             /** Code */
@@ -3946,6 +4722,156 @@ export interface components {
              * @description True when the entry or scan cap was reached: not every entry is listed.
              */
             truncated: boolean;
+        };
+        /**
+         * FleetContainer
+         * @description One row of the fleet-wide container table.
+         */
+        FleetContainer: {
+            /** Compose Project */
+            compose_project?: string | null;
+            /** Compose Service */
+            compose_service?: string | null;
+            /** Created */
+            created?: string | null;
+            /** Health */
+            health?: string | null;
+            /** Id */
+            id: string;
+            /** Image */
+            image: string;
+            /** Name */
+            name: string;
+            /** Node Id */
+            node_id: number;
+            /** Node Name */
+            node_name: string;
+            /** Ports */
+            ports: components["schemas"]["PortOut"][];
+            /**
+             * Service Id
+             * @description The Dockyard service that manages it (from its labels).
+             */
+            service_id?: number | null;
+            /** Service Name */
+            service_name?: string | null;
+            /**
+             * State
+             * @description created, running, paused, restarting, removing, exited, dead
+             */
+            state: string;
+            /**
+             * Status
+             * @description Docker's status text, e.g. `Up (healthy)`, `Exited (0)`.
+             */
+            status: string;
+        };
+        /**
+         * FleetContainerList
+         * @description `GET /api/v1/containers`: an offset page of the fleet's containers.
+         */
+        FleetContainerList: {
+            /** Items */
+            items: components["schemas"]["FleetContainer"][];
+            /** Limit */
+            limit: number;
+            /** Nodes */
+            nodes: components["schemas"]["FleetNode"][];
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+            /** Unavailable Nodes */
+            unavailable_nodes: components["schemas"]["UnavailableNode"][];
+        };
+        /** FleetMetrics */
+        FleetMetrics: {
+            now: components["schemas"]["FleetNow"];
+            /** Points */
+            points: components["schemas"]["FleetPointOut"][];
+            /**
+             * Range
+             * @enum {string}
+             */
+            range: "1h" | "6h" | "24h" | "7d" | "30d" | "90d";
+            /**
+             * Resolution S
+             * @description Seconds each point averages.
+             */
+            resolution_s: number;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Tier
+             * @description The stored tier the points come from.
+             * @enum {string}
+             */
+            tier: "raw" | "1m" | "1h";
+        };
+        /**
+         * FleetNode
+         * @description A node the answer covers, with how many of its containers matched.
+         */
+        FleetNode: {
+            /** Available */
+            available: boolean;
+            /**
+             * Containers
+             * @default 0
+             */
+            containers: number;
+            /** Name */
+            name: string;
+            /** Node Id */
+            node_id: number;
+            /**
+             * Source
+             * @description `cache`: the live state cache; `engine`: listed from the engine now.
+             * @enum {string}
+             */
+            source: "cache" | "engine" | "none";
+        };
+        /** FleetNow */
+        FleetNow: {
+            /** Cpu Count */
+            cpu_count: number;
+            /** Cpu Pct */
+            cpu_pct: number | null;
+            /** Disk Pct */
+            disk_pct: number | null;
+            /** Disk Total */
+            disk_total: number;
+            /** Disk Used */
+            disk_used: number;
+            /** Mem Pct */
+            mem_pct: number | null;
+            /** Mem Total */
+            mem_total: number;
+            /** Mem Used */
+            mem_used: number;
+            /** Nodes Reporting */
+            nodes_reporting: number;
+        };
+        /** FleetPointOut */
+        FleetPointOut: {
+            /** Cpu Pct */
+            cpu_pct: number;
+            /** Mem Pct */
+            mem_pct: number;
+            /** Mem Total */
+            mem_total: number;
+            /** Mem Used */
+            mem_used: number;
+            /** Nodes */
+            nodes: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
         };
         /** GrantCreate */
         GrantCreate: {
@@ -4328,6 +5254,35 @@ export interface components {
             ssh_user?: string | null;
             /** Tags */
             tags?: string[] | null;
+        };
+        /** HostPointOut */
+        HostPointOut: {
+            /** Cpu Count */
+            cpu_count: number;
+            /**
+             * Cpu Pct
+             * @description All cores together, 0-100.
+             */
+            cpu_pct: number;
+            /** Disk Total */
+            disk_total: number;
+            /** Disk Used */
+            disk_used: number;
+            /** Load 1 */
+            load_1: number;
+            /** Mem Total */
+            mem_total: number;
+            /** Mem Used */
+            mem_used: number;
+            /** Net Rx Bps */
+            net_rx_bps: number;
+            /** Net Tx Bps */
+            net_tx_bps: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
         };
         /**
          * HostSshOut
@@ -4999,6 +5954,24 @@ export interface components {
              */
             path: string;
         };
+        /** MountOut */
+        MountOut: {
+            /** Destination */
+            destination: string;
+            /** Mode */
+            mode?: string | null;
+            /** Name */
+            name?: string | null;
+            /**
+             * Read Only
+             * @default false
+             */
+            read_only: boolean;
+            /** Source */
+            source?: string | null;
+            /** Type */
+            type: string;
+        };
         /** NetworkCreate */
         NetworkCreate: {
             /**
@@ -5108,22 +6081,24 @@ export interface components {
             /** Subnets */
             subnets: string[];
         };
-        /**
-         * NodeList
-         * @description A page of nodes.
-         */
-        NodeList: {
-            /** Items */
-            items: components["schemas"]["NodeOut"][];
-            /** Limit */
-            limit: number;
-            /** Offset */
-            offset: number;
-            /** Total */
-            total: number;
+        /** NodeCreate */
+        NodeCreate: {
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            };
+            /** Name */
+            name: string;
         };
-        /** NodeOut */
-        NodeOut: {
+        /**
+         * NodeCreated
+         * @description The new node, with its enrollment token (shown once).
+         */
+        NodeCreated: {
+            /** @description Agent nodes only. */
+            agent?: components["schemas"]["AgentOut"] | null;
+            /** Agent Command */
+            agent_command: string;
             /**
              * Created At
              * Format: date-time
@@ -5132,6 +6107,19 @@ export interface components {
             /** Docker Host */
             docker_host: string;
             engine: components["schemas"]["EngineFacts"];
+            /**
+             * Enrolled
+             * @description Local nodes, and agent nodes holding a valid credential.
+             * @default true
+             */
+            enrolled: boolean;
+            /**
+             * Enrollment Expires At
+             * @description When the pending enrollment token expires, if one is pending.
+             */
+            enrollment_expires_at?: string | null;
+            /** Enrollment Token */
+            enrollment_token: string;
             /** Id */
             id: number;
             /**
@@ -5147,11 +6135,110 @@ export interface components {
             last_seen: string | null;
             /** Name */
             name: string;
+            /** Revoked At */
+            revoked_at?: string | null;
             /**
              * Status
              * @enum {string}
              */
             status: "online" | "offline";
+        };
+        /**
+         * NodeList
+         * @description A page of nodes.
+         */
+        NodeList: {
+            /** Items */
+            items: components["schemas"]["NodeOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** NodeMetrics */
+        NodeMetrics: {
+            /** Node Id */
+            node_id: number;
+            /** Points */
+            points: components["schemas"]["HostPointOut"][];
+            /**
+             * Range
+             * @enum {string}
+             */
+            range: "1h" | "6h" | "24h" | "7d" | "30d" | "90d";
+            /**
+             * Resolution S
+             * @description Seconds each point averages.
+             */
+            resolution_s: number;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Tier
+             * @description The stored tier the points come from.
+             * @enum {string}
+             */
+            tier: "raw" | "1m" | "1h";
+        };
+        /** NodeOut */
+        NodeOut: {
+            /** @description Agent nodes only. */
+            agent?: components["schemas"]["AgentOut"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Docker Host */
+            docker_host: string;
+            engine: components["schemas"]["EngineFacts"];
+            /**
+             * Enrolled
+             * @description Local nodes, and agent nodes holding a valid credential.
+             * @default true
+             */
+            enrolled: boolean;
+            /**
+             * Enrollment Expires At
+             * @description When the pending enrollment token expires, if one is pending.
+             */
+            enrollment_expires_at?: string | null;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "local" | "agent";
+            /** Labels */
+            labels: {
+                [key: string]: unknown;
+            };
+            /** Last Seen */
+            last_seen: string | null;
+            /** Name */
+            name: string;
+            /** Revoked At */
+            revoked_at?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "offline";
+        };
+        /** NodePatch */
+        NodePatch: {
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /** Name */
+            name?: string | null;
         };
         /** OverviewOut */
         OverviewOut: {
@@ -5247,6 +6334,80 @@ export interface components {
             /** Resource */
             resource: string;
         };
+        /** PlacementConstraints */
+        PlacementConstraints: {
+            /**
+             * Labels
+             * @description Node labels the chosen node must have (all of them).
+             */
+            labels?: {
+                [key: string]: string;
+            };
+        };
+        /** PlacementExplanation */
+        PlacementExplanation: {
+            /** Candidates */
+            candidates: components["schemas"]["CandidateOut"][];
+            chosen: components["schemas"]["ChosenOut"] | null;
+            /** Request */
+            request: {
+                [key: string]: unknown;
+            };
+            /** Strategy */
+            strategy: string;
+        };
+        /** PlacementPreviewRequest */
+        PlacementPreviewRequest: {
+            /** Cluster Id */
+            cluster_id?: number | null;
+            /** Compose */
+            compose?: string | null;
+            /** Definition */
+            definition?: {
+                [key: string]: unknown;
+            } | null;
+            /** Env */
+            env?: string | null;
+            /** Node Id */
+            node_id?: number | null;
+            placement?: components["schemas"]["PlacementSpec"] | null;
+        };
+        /**
+         * PlacementSpec
+         * @description `placement` on service create: constraints the scheduler must respect.
+         */
+        PlacementSpec: {
+            constraints?: components["schemas"]["PlacementConstraints"];
+        };
+        /** PortAllocationList */
+        PortAllocationList: {
+            /** Items */
+            items: components["schemas"]["PortAllocationOut"][];
+            /** Node Id */
+            node_id: number;
+        };
+        /** PortAllocationOut */
+        PortAllocationOut: {
+            /** Auto */
+            auto: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Host Ip */
+            host_ip: string | null;
+            /** Host Port */
+            host_port: number;
+            /** Port Key */
+            port_key: string;
+            /** Protocol */
+            protocol: string;
+            /** Service Id */
+            service_id: number;
+            /** Service Name */
+            service_name: string | null;
+        };
         /** PortOut */
         PortOut: {
             /** Container Port */
@@ -5257,6 +6418,33 @@ export interface components {
             host_port: number | null;
             /** Protocol */
             protocol: string;
+        };
+        /** PortRange */
+        PortRange: {
+            /** End */
+            end: number;
+            /** Start */
+            start: number;
+        };
+        /** PortRangesIn */
+        PortRangesIn: {
+            /**
+             * Ranges
+             * @description Empty: the node uses the default range again.
+             */
+            ranges: components["schemas"]["PortRange"][];
+        };
+        /** PortRangesOut */
+        PortRangesOut: {
+            /**
+             * Default
+             * @description True when the node has no ranges of its own.
+             */
+            default: boolean;
+            /** Node Id */
+            node_id: number;
+            /** Ranges */
+            ranges: components["schemas"]["PortRange"][];
         };
         /** PullRequest */
         PullRequest: {
@@ -5674,6 +6862,21 @@ export interface components {
              */
             update_id?: number | null;
         };
+        /**
+         * RotateOut
+         * @description `delivered`: the online agent stored the new credential. Offline: a fresh enrollment
+         *     token re-enrolls it (its old credential no longer works).
+         */
+        RotateOut: {
+            /** Agent Command */
+            agent_command?: string | null;
+            /** Delivered */
+            delivered: boolean;
+            /** Enrollment Expires At */
+            enrollment_expires_at?: string | null;
+            /** Enrollment Token */
+            enrollment_token?: string | null;
+        };
         /** RuleIn */
         RuleIn: {
             /** Channels */
@@ -5900,6 +7103,11 @@ export interface components {
         /** ServiceCreate */
         ServiceCreate: {
             /**
+             * Cluster Id
+             * @description Place the service on a member node of this cluster.
+             */
+            cluster_id?: number | null;
+            /**
              * Comment
              * @default
              */
@@ -5923,8 +7131,18 @@ export interface components {
             };
             /** Name */
             name: string;
-            /** Node Id */
+            /**
+             * Node Id
+             * @description A fixed node; omitted: the scheduler places the service.
+             */
             node_id?: number | null;
+            /**
+             * Placement
+             * @description Constraints, e.g. {"constraints": {"labels": {"disk": "ssd"}}}.
+             */
+            placement?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Source
              * @default api
@@ -5935,6 +7153,8 @@ export interface components {
         /** ServiceDetail */
         ServiceDetail: {
             active_job: components["schemas"]["JobOut"] | null;
+            /** Cluster Id */
+            cluster_id?: number | null;
             /** Containers */
             containers: components["schemas"]["ContainerOut"][];
             /** Containers Running */
@@ -5974,6 +7194,13 @@ export interface components {
             node_id: number;
             /** Owner Id */
             owner_id: number | null;
+            /**
+             * Placement
+             * @description The scheduler's explanation: chosen node, rejected nodes.
+             */
+            placement?: {
+                [key: string]: unknown;
+            } | null;
             /** Ports */
             ports: components["schemas"]["PortOut"][];
             /** Revision */
@@ -6007,6 +7234,34 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+        };
+        /** ServiceMetrics */
+        ServiceMetrics: {
+            /** Points */
+            points: components["schemas"]["ServicePointOut"][];
+            /**
+             * Range
+             * @enum {string}
+             */
+            range: "1h" | "6h" | "24h" | "7d" | "30d" | "90d";
+            /**
+             * Resolution S
+             * @description Seconds each point averages.
+             */
+            resolution_s: number;
+            /** Service Id */
+            service_id: number;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Tier
+             * @description The stored tier the points come from.
+             * @enum {string}
+             */
+            tier: "raw" | "1m" | "1h";
         };
         /** ServiceOut */
         ServiceOut: {
@@ -6065,6 +7320,33 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** ServicePointOut */
+        ServicePointOut: {
+            /** Blk Read Bps */
+            blk_read_bps: number;
+            /** Blk Write Bps */
+            blk_write_bps: number;
+            /** Containers */
+            containers: number;
+            /**
+             * Cpu Pct
+             * @description Summed over the containers (share of one core x 100).
+             */
+            cpu_pct: number;
+            /** Mem Used */
+            mem_used: number;
+            /** Net Rx Bps */
+            net_rx_bps: number;
+            /** Net Tx Bps */
+            net_tx_bps: number;
+            /** Pids */
+            pids: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
         };
         /** ServiceRef */
         ServiceRef: {
@@ -6634,6 +7916,18 @@ export interface components {
             items: components["schemas"]["ToolRow"][];
             range: components["schemas"]["Range"];
         };
+        /**
+         * UnavailableNode
+         * @description A node whose containers could not be listed; the rest of the answer stands.
+         */
+        UnavailableNode: {
+            /** Error */
+            error: string;
+            /** Name */
+            name: string;
+            /** Node Id */
+            node_id: number;
+        };
         /** UnmanagedContainer */
         UnmanagedContainer: {
             /** Id */
@@ -7158,6 +8452,39 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    enroll_api_v1_agent_enroll_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnrollRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrollResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_channels_api_v1_alert_channels_get: {
         parameters: {
             query?: never;
@@ -8717,6 +10044,199 @@ export interface operations {
             };
         };
     };
+    list_clusters_api_v1_clusters_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_cluster_api_v1_clusters_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_cluster_api_v1_clusters__cluster_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                cluster_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_cluster_api_v1_clusters__cluster_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                cluster_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_cluster_api_v1_clusters__cluster_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                cluster_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     export_config_api_v1_config_export_get: {
         parameters: {
             query?: {
@@ -8948,6 +10468,141 @@ export interface operations {
                 };
                 content: {
                     "application/yaml": Record<string, never>;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_fleet_containers_api_v1_containers_get: {
+        parameters: {
+            query?: {
+                node_id?: number | null;
+                service_id?: number | null;
+                /** @description created, running, paused, restarting, removing, exited or dead. */
+                state?: string | null;
+                /** @description Substring. */
+                image?: string | null;
+                /** @description Name substring or id prefix. */
+                q?: string | null;
+                sort?: "node" | "name" | "image" | "state" | "created" | "service";
+                order?: "asc" | "desc";
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetContainerList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    container_detail_api_v1_containers__node_id___container_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerDetail"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    container_logs_api_v1_containers__node_id___container_id__logs_get: {
+        parameters: {
+            query?: {
+                tail?: number;
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerLogs"];
                 };
             };
             /** @description Not authenticated */
@@ -10362,6 +12017,56 @@ export interface operations {
             };
         };
     };
+    search_logs_api_v1_logs_search_get: {
+        parameters: {
+            query: {
+                q: string;
+                /** @description Start of the range (default: an hour before until). */
+                since?: string | null;
+                /** @description End of the range (default: now). */
+                until?: string | null;
+                node_id?: number | null;
+                service_id?: number | null;
+                /** @description Container name substring or id prefix. */
+                container?: string | null;
+                regex?: boolean;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description NDJSON, one JSON object per line, streamed as results are found: `{"type": "match", ...}` per matching line (see LogSearchMatch), then one `{"type": "summary", ...}` (see LogSearchSummary). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_mcp_servers_api_v1_mcp_servers_get: {
         parameters: {
             query?: never;
@@ -10719,6 +12424,177 @@ export interface operations {
             };
         };
     };
+    container_metrics_api_v1_metrics_containers__node_id___container_id__get: {
+        parameters: {
+            query?: {
+                /** @description How far back the series goes. */
+                range?: "1h" | "6h" | "24h" | "7d" | "30d" | "90d";
+            };
+            header?: never;
+            path: {
+                node_id: number;
+                container_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerMetrics"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    fleet_metrics_api_v1_metrics_fleet_get: {
+        parameters: {
+            query?: {
+                /** @description How far back the series goes. */
+                range?: "1h" | "6h" | "24h" | "7d" | "30d" | "90d";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetMetrics"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    node_metrics_api_v1_metrics_nodes__node_id__get: {
+        parameters: {
+            query?: {
+                /** @description How far back the series goes. */
+                range?: "1h" | "6h" | "24h" | "7d" | "30d" | "90d";
+            };
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeMetrics"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    service_metrics_api_v1_metrics_services__service_id__get: {
+        parameters: {
+            query?: {
+                /** @description How far back the series goes. */
+                range?: "1h" | "6h" | "24h" | "7d" | "30d" | "90d";
+            };
+            header?: never;
+            path: {
+                service_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceMetrics"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_nodes_api_v1_nodes_get: {
         parameters: {
             query?: {
@@ -10760,6 +12636,48 @@ export interface operations {
             };
         };
     };
+    create_node_api_v1_nodes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NodeCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeCreated"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_node_api_v1_nodes__node_id__get: {
         parameters: {
             query?: never;
@@ -10770,6 +12688,88 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_node_api_v1_nodes__node_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    update_node_api_v1_nodes__node_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NodePatch"];
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -11341,6 +13341,46 @@ export interface operations {
             };
         };
     };
+    new_enrollment_token_api_v1_nodes__node_id__enrollment_token_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrollmentOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_images_api_v1_nodes__node_id__images_get: {
         parameters: {
             query?: {
@@ -11682,6 +13722,210 @@ export interface operations {
             };
         };
     };
+    list_port_allocations_api_v1_nodes__node_id__port_allocations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortAllocationList"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_port_ranges_api_v1_nodes__node_id__port_ranges_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortRangesOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_port_ranges_api_v1_nodes__node_id__port_ranges_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PortRangesIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortRangesOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    revoke_node_api_v1_nodes__node_id__revoke_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    rotate_credentials_api_v1_nodes__node_id__rotate_credentials_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateOut"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_unmanaged_api_v1_nodes__node_id__unmanaged_get: {
         parameters: {
             query?: never;
@@ -11872,6 +14116,48 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    preview_placement_api_v1_placement_preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlacementPreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlacementExplanation"];
+                };
             };
             /** @description Not authenticated */
             401: {

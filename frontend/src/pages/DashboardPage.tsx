@@ -26,6 +26,7 @@ import { EngineUnreachable } from "@/components/EngineUnreachable";
 import { ErrorState } from "@/components/ErrorState";
 import { SchedulesCard } from "@/components/jobs/SchedulesCard";
 import { KeyValueGrid } from "@/components/KeyValue";
+import { FleetMetricsCard } from "@/components/metrics/FleetMetrics";
 import { PageHeader } from "@/components/PageHeader";
 import { NodeStatusPill } from "@/components/Pills";
 import { StatCard } from "@/components/StatCard";
@@ -106,6 +107,7 @@ export function DashboardPage() {
   const canAudit = useCan("audit:read");
   const canJobs = useCan("jobs:read");
   const canAlerts = useCan("alerts:read");
+  const canNodes = useCan("nodes:read");
   const prefs = useDashboardPrefs();
   const node = nodes.data ? pickLocalNode(nodes.data.items) : undefined;
 
@@ -129,7 +131,14 @@ export function DashboardPage() {
   const widgets: Partial<Record<WidgetId, ReactNode>> = {
     stats: <FleetStats />,
     alerts: canAlerts ? <FiringAlertsCard /> : null,
-    charts: <ChartsCard />,
+    charts: canNodes ? (
+      <div className="grid gap-5 xl:grid-cols-2">
+        <FleetMetricsCard />
+        <ChartsCard />
+      </div>
+    ) : (
+      <ChartsCard />
+    ),
     nodes: (
       <div className="space-y-5">
         <StatsGrid node={node} loading={nodes.isPending} />

@@ -1,4 +1,4 @@
-import { ArrowLeft, Box, FileCode2, FolderOpen, History, Layers, ListChecks, PackageCheck, ScrollText, Settings2, SquareTerminal } from "lucide-react";
+import { Activity, ArrowLeft, Box, FileCode2, FolderOpen, History, Layers, ListChecks, PackageCheck, ScrollText, Settings2, SquareTerminal } from "lucide-react";
 import { useEffect, useState } from "react";
 import { Link, useBlocker, useNavigate, useParams } from "react-router";
 import { isApiError } from "@/api/errors";
@@ -8,6 +8,7 @@ import { useService } from "@/api/serviceQueries";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { EmptyState } from "@/components/EmptyState";
 import { ErrorState } from "@/components/ErrorState";
+import { ServiceMetrics } from "@/components/metrics/ServiceMetrics";
 import { AdoptNotice } from "@/components/services/AdoptNotice";
 import { ServiceHeaderActions } from "@/components/services/ServiceActions";
 import { ActiveJobSpinner, DriftBadge, RelativeTime, ServiceStatusPill } from "@/components/services/ServiceBits";
@@ -31,6 +32,7 @@ import { UpdatesTab } from "./service/UpdatesTab";
 const TABS = [
   { value: "overview", label: "Overview", icon: Box },
   { value: "logs", label: "Logs", icon: ScrollText },
+  { value: "metrics", label: "Metrics", icon: Activity },
   { value: "terminal", label: "Terminal", icon: SquareTerminal },
   { value: "files", label: "Files", icon: FolderOpen },
   { value: "definition", label: "Definition", icon: FileCode2 },
@@ -171,6 +173,9 @@ export function ServicePage() {
         </TabsList>
         <TabsContent value="overview">
           <OverviewTab service={s} nodeName={nodeName} />
+        </TabsContent>
+        <TabsContent value="metrics">
+          {tab === "metrics" && <ServiceMetrics serviceId={s.id} />}
         </TabsContent>
         <TabsContent value="logs">
           <LogsTab service={s} />

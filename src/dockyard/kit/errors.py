@@ -183,6 +183,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def _out_of_range() -> JSONResponse:
     """422 for a number in the request that no stored value can have."""
     from fastapi.responses import JSONResponse
+
     return JSONResponse(
         error_body(
             "validation_error",

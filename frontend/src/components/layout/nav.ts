@@ -2,14 +2,17 @@ import {
   BarChart3,
   Bell,
   Bot,
+  Boxes,
   FileCog,
   HeartPulse,
   KeyRound,
   Layers,
   LayoutDashboard,
   LayoutTemplate,
+  Network,
   Package,
   ScrollText,
+  Search,
   Server,
   Settings,
   ShieldCheck,
@@ -25,6 +28,8 @@ export interface NavItem {
   icon: LucideIcon;
   /** Shown only to users holding this permission (from `GET /auth/me`). */
   permission?: string;
+  /** Shown only to users holding at least one of these permissions. */
+  anyPermission?: readonly string[];
 }
 
 export interface NavGroup {
@@ -41,6 +46,8 @@ export const NAV_GROUPS: NavGroup[] = [
     label: "Workloads",
     items: [
       { key: "services", label: "Services", to: "/services", icon: Layers },
+      { key: "containers", label: "Containers", to: "/containers", icon: Boxes, anyPermission: ["containers:read", "services:read"] },
+      { key: "logs", label: "Log search", to: "/logs", icon: Search, anyPermission: ["containers:logs", "services:logs"] },
       { key: "templates", label: "Templates", to: "/templates", icon: LayoutTemplate, permission: "templates:read" },
       { key: "images", label: "Images", to: "/images", icon: Package },
     ],
@@ -49,6 +56,7 @@ export const NAV_GROUPS: NavGroup[] = [
     label: "Infrastructure",
     items: [
       { key: "nodes", label: "Nodes", to: "/nodes", icon: Server },
+      { key: "placement", label: "Placement", to: "/placement", icon: Network, permission: "nodes:read" },
       { key: "hosts", label: "Hosts", to: "/hosts", icon: Waypoints },
       { key: "health", label: "Health", to: "/health", icon: HeartPulse },
       { key: "alerts", label: "Alerts", to: "/alerts", icon: Bell },
@@ -75,6 +83,10 @@ export const NAV_ITEMS: NavItem[] = NAV_GROUPS.flatMap((g) => g.items);
 export function visibleNavGroups(permissions: readonly string[] | undefined): NavGroup[] {
   return NAV_GROUPS.map((g) => ({
     ...g,
-    items: g.items.filter((i) => !i.permission || (permissions?.includes(i.permission) ?? false)),
+    items: g.items.filter(
+      (i) =>
+        (!i.permission || (permissions?.includes(i.permission) ?? false)) &&
+        (!i.anyPermission || i.anyPermission.some((p) => permissions?.includes(p) ?? false)),
+    ),
   })).filter((g) => g.items.length > 0);
 }
