@@ -32,7 +32,13 @@ const nid = (node_id: number) => ({ path: { node_id } });
 export const nodesApi = {
   create: (body: NodeCreate) => call(api.POST("/api/v1/nodes", { body })),
   update: (id: number, body: NodePatch) => call(api.PATCH("/api/v1/nodes/{node_id}", { params: nid(id), body })),
-  remove: (id: number) => call(api.DELETE("/api/v1/nodes/{node_id}", { params: nid(id) })),
+  /** `forgetServices`: for an offline node whose host is gone, its services go too. */
+  remove: (id: number, forgetServices = false) =>
+    call(
+      api.DELETE("/api/v1/nodes/{node_id}", {
+        params: { ...nid(id), query: { forget_services: forgetServices } },
+      }),
+    ),
   rotateCredentials: (id: number) => call(api.POST("/api/v1/nodes/{node_id}/rotate-credentials", { params: nid(id) })),
   revoke: (id: number) => call(api.POST("/api/v1/nodes/{node_id}/revoke", { params: nid(id) })),
   enrollmentToken: (id: number) => call(api.POST("/api/v1/nodes/{node_id}/enrollment-token", { params: nid(id) })),

@@ -1726,8 +1726,10 @@ export interface paths {
         post?: never;
         /**
          * Delete Node
-         * @description Delete an agent node (its agent is disconnected). 409 while services are on it;
-         *     the local node is never deleted.
+         * @description Delete an agent node (its agent is disconnected). 409 while services are on it,
+         *     unless `forget_services=true` on an OFFLINE node (a host that is gone): its services
+         *     are then removed from Dockyard without touching any engine (needs `services:delete`
+         *     over every service). The local node is never deleted.
          */
         delete: operations["delete_node_api_v1_nodes__node_id__delete"];
         options?: never;
@@ -12720,7 +12722,9 @@ export interface operations {
     };
     delete_node_api_v1_nodes__node_id__delete: {
         parameters: {
-            query?: never;
+            query?: {
+                forget_services?: boolean;
+            };
             header?: never;
             path: {
                 node_id: number;

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.nodes.models import Node
@@ -105,3 +105,16 @@ async def touch_last_seen(session: AsyncSession, node_id: int, at: datetime) -> 
         .values(last_seen=at, updated_at=Node.updated_at)
         .execution_options(synchronize_session=False)
     )
+
+
+async def delete_services(session: AsyncSession, node_id: int) -> list[str]:
+    """Delete the node's service rows (their revisions and allocations cascade); their names."""
+    from dockyard.services.models import Service
+
+    names = list(
+        (await session.execute(select(Service.name).where(Service.node_id == node_id)))
+        .scalars()
+        .all()
+    )
+    await session.execute(delete(Service).where(Service.node_id == node_id))
+    return names

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from dockyard.auth.service import Principal
-from dockyard.deps import MetaDep, ReadSessionDep, RuntimeDep, SessionDep, require
+from dockyard.deps import (
+    MetaDep,
+    ReadSessionDep,
+    RuntimeDep,
+    SessionDep,
+    check_permission,
+    require,
+)
 from dockyard.nodes import repository, service
 from dockyard.nodes.schemas import (
     EnrollmentOut,
@@ -94,11 +101,19 @@ async def delete_node(
     runtime: RuntimeDep,
     session: SessionDep,
     meta: MetaDep,
+    request: Request,
+    forget_services: Annotated[bool, Query()] = False,
 ) -> Response:
-    """Delete an agent node (its agent is disconnected). 409 while services are on it;
-    the local node is never deleted."""
+    """Delete an agent node (its agent is disconnected). 409 while services are on it,
+    unless `forget_services=true` on an OFFLINE node (a host that is gone): its services
+    are then removed from Dockyard without touching any engine (needs `services:delete`
+    over every service). The local node is never deleted."""
     node = await service.get_or_404(session, node_id)
-    await service.delete_node(runtime, session, node, principal, meta)
+    if forget_services:
+        await check_permission(principal, "services:delete", request, runtime)
+    await service.delete_node(
+        runtime, session, node, principal, meta, forget_services=forget_services
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

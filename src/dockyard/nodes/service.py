@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,7 @@ from dockyard.kit.errors import (
     AuthenticationError,
     ConflictError,
     NotFoundError,
+    PermissionDeniedError,
     ServiceUnavailableError,
 )
 from dockyard.kit.request_meta import RequestMeta
@@ -38,6 +40,8 @@ from dockyard.nodes.schemas import (
     RotateOut,
 )
 from dockyard.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from dockyard.agent.hub import AgentHub
@@ -297,16 +301,41 @@ async def update_node(
 
 
 async def delete_node(
-    runtime: Runtime, session: AsyncSession, node: Node, principal: Principal, meta: RequestMeta
+    runtime: Runtime,
+    session: AsyncSession,
+    node: Node,
+    principal: Principal,
+    meta: RequestMeta,
+    *,
+    forget_services: bool = False,
 ) -> None:
+    """Delete an agent node; with `forget_services`, an offline node's services go too
+    (their containers, on a host that is gone, are not touched)."""
     if node.kind == "local":
         raise ConflictError(
             f"Node {node.name} is the local node: it cannot be deleted.", code="node_is_local"
         )
+    forgotten: list[str] = []
     count = await repository.service_count(session, node.id)
-    if count:
+    if count and forget_services:
+        if runtime.agents.is_online(node.id):
+            raise ConflictError(
+                f"Node {node.name} is online: delete its services normally, so their "
+                "containers are removed too.",
+                code="node_online",
+            )
+        from dockyard.access.service import sees_all  # access imports nodes
+
+        if not sees_all(principal):
+            raise PermissionDeniedError(
+                "Forgetting a node's services needs access to every service.",
+                code="permission_denied",
+            )
+        forgotten = await repository.delete_services(session, node.id)
+    elif count:
         raise ConflictError(
-            f"Node {node.name} still runs {count} service(s): move or delete them first.",
+            f"Node {node.name} still runs {count} service(s): move or delete them first, "
+            "or, if the host is gone for good, delete the node with forget_services=true.",
             code="node_in_use",
             details={"services": count},
         )
@@ -316,9 +345,11 @@ async def delete_node(
         actor=principal.actor,
         target_type="node",
         target_id=node.id,
-        details={"name": node.name, "kind": node.kind},
+        details={"name": node.name, "kind": node.kind, "forgotten_services": forgotten},
         meta=meta,
     )
+    for name in forgotten:
+        log.info("service_forgotten_with_node", node_id=node.id, service=name)
     node_id = node.id
     await session.delete(node)
     await session.commit()

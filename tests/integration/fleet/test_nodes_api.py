@@ -191,6 +191,46 @@ async def test_patch_and_delete(api: LiveApp) -> None:
     assert_error(gone, 404, "node_not_found")
 
 
+async def test_delete_a_gone_node_forgetting_its_services(api: LiveApp) -> None:
+    """A node whose host is gone for good keeps its services from being deleted (their
+    delete job needs the engine): `forget_services=true` removes them with the node."""
+    headers = await _admin(api)
+    node = await _create(api, headers, "edge-gone")
+    compose = "services:\n  web:\n    image: dockyard-test/busybox:1\n"
+    created = await api.client.post(
+        "/api/v1/services",
+        json={"name": "stranded", "node_id": node["id"], "compose": compose},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    service_id = created.json()["id"]
+
+    refused = assert_error(
+        await api.client.delete(f"/api/v1/nodes/{node['id']}", headers=headers),
+        409,
+        "node_in_use",
+    )
+    assert "forget_services=true" in refused["message"]
+
+    email, password = unique_email("op"), "Operator-Password-123456"
+    await add_user(api, email, password, role="viewer")
+    viewer = api.bearer((await api.login(email, password))["access_token"])
+    assert_error(
+        await api.client.delete(f"/api/v1/nodes/{node['id']}?forget_services=true", headers=viewer),
+        403,
+    )
+
+    deleted = await api.client.delete(
+        f"/api/v1/nodes/{node['id']}?forget_services=true", headers=headers
+    )
+    assert deleted.status_code == 204, deleted.text
+    assert_error(await api.client.get(f"/api/v1/services/{service_id}", headers=headers), 404)
+    (row,) = [
+        r for r in await audit_rows(api, action="node.deleted") if r.target_id == str(node["id"])
+    ]
+    assert row.details["forgotten_services"] == ["stranded"]
+
+
 async def test_permissions(api: LiveApp) -> None:
     email, password = unique_email("viewer"), "Viewer-Password-123456"
     await add_user(api, email, password, role="viewer")

@@ -8,12 +8,15 @@ import { nodesApi, type Enrollment, type NodeView } from "@/api/nodes";
 import { queryKeys } from "@/api/queries";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { Button } from "@/components/ui/button";
+import { Checkbox } from "@/components/ui/checkbox";
 import { EnrollmentDialog, errorText, FormError } from "./NodeDialogs";
 import { nodeState, servicesFromConflict, type ServiceRef } from "./nodeFormat";
 
 interface DeleteBlock {
   message: string;
   services: ServiceRef[];
+  /** The server's error code: `node_in_use` can be overridden on an offline node. */
+  code: string | null;
 }
 
 /** What each action may do for this node (the server decides; this only hides the impossible). */
@@ -37,6 +40,7 @@ export function NodeActions({ node, onEdit }: { node: NodeView; onEdit: () => vo
   const [confirm, setConfirm] = useState<"rotate" | "revoke" | "token" | "delete" | null>(null);
   const [enrollment, setEnrollment] = useState<{ title: string; description: string; value: Enrollment } | null>(null);
   const [deleteBlock, setDeleteBlock] = useState<DeleteBlock | null>(null);
+  const [forget, setForget] = useState(false);
   const refresh = () => void queryClient.invalidateQueries({ queryKey: queryKeys.nodes });
 
   const rotate = useMutation({
@@ -81,12 +85,16 @@ export function NodeActions({ node, onEdit }: { node: NodeView; onEdit: () => vo
   });
 
   const remove = useMutation({
-    mutationFn: () => nodesApi.remove(node.id),
+    mutationFn: () => nodesApi.remove(node.id, forget),
     meta: { toast: (err: unknown) => !(isApiError(err) && (err.status === 409 || err.status === 422)) },
     onMutate: () => setDeleteBlock(null),
     onError: (err) => {
       if (isApiError(err) && (err.status === 409 || err.status === 422)) {
-        setDeleteBlock({ message: errorText(err, "The node can't be deleted."), services: servicesFromConflict(err.details) });
+        setDeleteBlock({
+          message: errorText(err, "The node can't be deleted."),
+          services: servicesFromConflict(err.details),
+          code: err.code ?? null,
+        });
       }
     },
     onSuccess: () => {
@@ -167,6 +175,7 @@ export function NodeActions({ node, onEdit }: { node: NodeView; onEdit: () => vo
           if (!o) {
             setConfirm(null);
             setDeleteBlock(null);
+            setForget(false);
           }
         }}
         title={`Delete ${node.name}?`}
@@ -197,6 +206,15 @@ export function NodeActions({ node, onEdit }: { node: NodeView; onEdit: () => vo
                   ))}
                 </ul>
               </div>
+            )}
+            {deleteBlock.code === "node_in_use" && node.status === "offline" && node.kind === "agent" && (
+              <label className="flex items-start gap-2 text-sm" data-testid="node-delete-forget">
+                <Checkbox checked={forget} onChange={(e) => setForget(e.target.checked)} className="mt-0.5" />
+                <span>
+                  The host is gone for good: also remove its services from Dockyard. Their containers are not touched; this
+                  can't be undone.
+                </span>
+              </label>
             )}
           </div>
         )}
