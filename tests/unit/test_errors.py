@@ -82,6 +82,14 @@ def add_test_routes(app: FastAPI) -> None:
     async def raise_http(status: int) -> None:
         raise StarletteHTTPException(status_code=status, detail="Some detail.")
 
+    async def overloaded(kind: str) -> None:
+        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+        if kind == "pool":
+            raise PoolTimeoutError("QueuePool limit of size 10 overflow 20 reached")
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
     async def echo(body: EchoBody, limit: int = Query(default=1, ge=1, le=10)) -> dict[str, Any]:
         return {"ok": True}
 
@@ -89,10 +97,11 @@ def add_test_routes(app: FastAPI) -> None:
     app.add_api_route("/api/v1/_test/error/{kind}", raise_error, methods=["GET"])
     app.add_api_route("/api/v1/_test/http/{status}", raise_http, methods=["GET"])
     app.add_api_route("/api/v1/_test/echo", echo, methods=["POST"])
+    app.add_api_route("/api/v1/_test/busy/{kind}", overloaded, methods=["GET"])
     # Put them before the SPA catch-all, which would otherwise answer every GET.
     routes = app.router.routes
-    added = routes[-4:]
-    del routes[-4:]
+    added = routes[-5:]
+    del routes[-5:]
     routes[0:0] = added
 
 
@@ -225,6 +234,15 @@ async def test_unhandled_exception_is_500_without_traceback(client: httpx.AsyncC
     assert len(error["details"]["request_id"]) >= 8
     for leak in (SECRET_MARKER, "Traceback", "RuntimeError", "app.py", 'File "'):
         assert leak not in response.text
+
+
+@pytest.mark.parametrize("kind", ["pool", "locked"])
+async def test_database_overload_is_503_to_retry(client: httpx.AsyncClient, kind: str) -> None:
+    """An exhausted connection pool or SQLite's busy writer lock is a retryable 503."""
+    response = await client.get(f"/api/v1/_test/busy/{kind}")
+    assert_error_shape(response, 503, "server_busy")
+    assert response.headers["retry-after"] == "5"
+    assert "QueuePool" not in response.text and "BEGIN" not in response.text
 
 
 async def test_unhandled_exception_keeps_the_incoming_request_id(

@@ -120,7 +120,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every exception to the shared error shape; never leak a traceback."""
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(DockyardError)
@@ -159,11 +160,22 @@ def install_error_handlers(app: FastAPI) -> None:
         # SQLite cannot bind an integer beyond 64 bits (an id like 99999999999999999999).
         return _out_of_range()
 
+    @app.exception_handler(PoolTimeoutError)
+    async def _pool_exhausted(request: Request, exc: PoolTimeoutError) -> JSONResponse:
+        # Every database connection stayed busy for the pool's whole timeout: an overload
+        # the client can retry, not a server bug.
+        log.warning("database_pool_exhausted", path=request.url.path)
+        return _busy()
+
     @app.exception_handler(DBAPIError)
     async def _dbapi_error(request: Request, exc: DBAPIError) -> JSONResponse:
         # PostgreSQL (asyncpg) refuses an integer beyond the column's range before the query.
         if "out of int" in str(exc.orig) or isinstance(exc.orig, OverflowError):
             return _out_of_range()
+        if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+            # SQLite's writer lock stayed taken for the whole busy timeout.
+            log.warning("database_locked", path=request.url.path)
+            return _busy()
         return await _unhandled(request, exc)
 
     @app.exception_handler(Exception)
@@ -178,6 +190,17 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             status_code=500,
         )
+
+
+def _busy() -> JSONResponse:
+    """503 with Retry-After when the database cannot take more work right now."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(
+        error_body("server_busy", "The server is busy. Try again in a few seconds."),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def _out_of_range() -> JSONResponse:
