@@ -242,7 +242,8 @@ async def test_database_overload_is_503_to_retry(client: httpx.AsyncClient, kind
     response = await client.get(f"/api/v1/_test/busy/{kind}")
     assert_error_shape(response, 503, "server_busy")
     assert response.headers["retry-after"] == "5"
-    assert "QueuePool" not in response.text and "BEGIN" not in response.text
+    assert "QueuePool" not in response.text
+    assert "BEGIN" not in response.text
 
 
 async def test_unhandled_exception_keeps_the_incoming_request_id(
