@@ -22,11 +22,9 @@ import random
 import re
 import socket
 import ssl
-import sys
 import time
-import types
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -702,37 +700,13 @@ _collector_warned = False
 def _load_collector() -> Callable[[Any], Awaitable[Any]] | None:
     global _collector_warned
     try:
-        with _lean_adapter():
-            from dockyard.metrics.collector import collect_sample
+        from dockyard.metrics.collector import collect_sample
     except ImportError as exc:
         if not _collector_warned:
             log.warning("metrics are not available in this build: %s", exc)
             _collector_warned = True
         return None
     return collect_sample
-
-
-@contextlib.contextmanager
-def _lean_adapter() -> Iterator[None]:
-    """While the collector is imported, stand in for `dockyard.engine.adapter`.
-
-    The collector names `DockerEngine` only in annotations (it is handed this agent's
-    `AgentEngine`), but importing the real adapter pulls docker-py and, through the
-    server's error classes, FastAPI and SQLAlchemy: some 30 MB the agent never uses. The
-    stand-in is removed right after, and nothing happens when the adapter is loaded already.
-    """
-    name = "dockyard.engine.adapter"
-    if name in sys.modules:
-        yield
-        return
-    stand_in = types.ModuleType(name, "agent stand-in: DockerEngine is AgentEngine here")
-    stand_in.DockerEngine = AgentEngine  # type: ignore[attr-defined]
-    sys.modules[name] = stand_in
-    try:
-        yield
-    finally:
-        if sys.modules.get(name) is stand_in:
-            del sys.modules[name]
 
 
 def _since(nano: int) -> str:

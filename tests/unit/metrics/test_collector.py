@@ -121,16 +121,15 @@ async def test_sweep_bounded_concurrency_and_forgets_gone_containers() -> None:
     assert len(kept) == 9
 
 
-def test_collector_adds_no_server_imports() -> None:
-    """Beyond what the engine adapter itself pulls in, the collector (which the agent
-    imports) loads none of fastapi, sqlalchemy, alembic or the server's domains."""
+def test_agent_imports_stay_lean() -> None:
+    """The agent process with its collector loads none of the server's weight: no web
+    framework, no database layer, no docker-py, no server domains (agent RSS target)."""
     code = (
-        "import sys, dockyard.engine.adapter\n"
-        "before = set(sys.modules)\n"
-        "import dockyard.metrics.collector\n"
-        "new = set(sys.modules) - before\n"
-        "bad = sorted(m for m in new if m.split('.')[0] in ('fastapi', 'sqlalchemy', 'alembic')\n"
-        "             or (m.startswith('dockyard.') and not m.startswith('dockyard.metrics')))\n"
+        "import sys, dockyard.agent.client, dockyard.metrics.collector\n"
+        "heavy = ('fastapi', 'starlette', 'sqlalchemy', 'alembic', 'docker', 'uvicorn')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
+        "             or m.startswith(('dockyard.engine', 'dockyard.services',\n"
+        "                              'dockyard.kit.db')))\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
