@@ -16,6 +16,7 @@ from dockyard.client.commands import login as client_login
 from dockyard.client.commands import logout as client_logout
 from dockyard.client.commands import service_app
 from dockyard.client.config_commands import config_app
+from dockyard.client.fleet_commands import container_app, node_app
 from dockyard.config.cli import backup_app
 from dockyard.settings import Settings
 
@@ -37,6 +38,8 @@ audit_app = typer.Typer(help="Inspect the audit log.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(service_app, name="service")
+app.add_typer(node_app, name="node")
+app.add_typer(container_app, name="container")
 registry_app = typer.Typer(help="Registry credentials stored on the server.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 app.add_typer(config_app, name="config")

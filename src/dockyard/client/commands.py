@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,13 +33,20 @@ EnvFileOpt = Annotated[
 WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job until it ends.")]
 
 
-def _client(server: str | None, token: str | None) -> ApiClient:
+def api_client(server: str | None, token: str | None) -> ApiClient:
     return ApiClient.from_environment(server, token)
 
 
-def _fail(exc: ApiError) -> typer.Exit:
+def cli_error(exc: ApiError) -> typer.Exit:
     typer.echo(f"error: {exc.describe()}", err=True)
     return typer.Exit(1)
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    """Rows as left-aligned columns; the first row is the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
 
 
 def _resolve(client: ApiClient, ref: str) -> dict[str, Any]:
@@ -101,7 +109,7 @@ def login(
             )
             client.login(email, password, code)
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
     typer.echo(f"signed in to {client.server}; credentials in {credentials_path()}")
 
 
@@ -122,11 +130,11 @@ def service_list(
     server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Services with status, containers and ports."""
-    client = _client(server, token)
+    client = api_client(server, token)
     try:
         page = client.get("/api/v1/services", params={"limit": 500})
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
     if as_json:
         typer.echo(json.dumps(page["items"], indent=2))
         return
@@ -145,20 +153,18 @@ def service_list(
                 ports,
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    print_table(rows)
 
 
 @service_app.command("show")
 def service_show(ref: str, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """One service as JSON."""
-    client = _client(server, token)
+    client = api_client(server, token)
     try:
         service = _resolve(client, ref)
         detail = client.get(f"/api/v1/services/{service['id']}")
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
     typer.echo(json.dumps(detail, indent=2))
 
 
@@ -167,14 +173,19 @@ def service_create(
     name: str,
     compose: ComposeFileOpt,
     env_file: EnvFileOpt = None,
-    node: Annotated[int | None, typer.Option("--node", help="Node id (default: local).")] = None,
+    node: Annotated[
+        int | None, typer.Option("--node", help="Node id (default: placed automatically).")
+    ] = None,
+    cluster: Annotated[
+        int | None, typer.Option("--cluster", help="Cluster id: placed on one of its nodes.")
+    ] = None,
     description: Annotated[str, typer.Option(help="Description.")] = "",
     deploy: Annotated[bool, typer.Option("--deploy", help="Deploy right after creating.")] = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Create a service from a compose file."""
-    client = _client(server, token)
+    client = api_client(server, token)
     body: dict[str, Any] = {
         "name": name,
         "compose": compose.read_text(),
@@ -185,13 +196,15 @@ def service_create(
         body["env"] = env_file.read_text()
     if node is not None:
         body["node_id"] = node
+    if cluster is not None:
+        body["cluster_id"] = cluster
     try:
         service = client.post("/api/v1/services", body)
         typer.echo(f"created service {service['name']} (id {service['id']}, revision 1)")
         if deploy:
             _run_action(client, service, "deploy", wait=True)
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
 
 
 @service_app.command("edit")
@@ -204,7 +217,7 @@ def service_edit(
     token: TokenOpt = None,
 ) -> None:
     """Save a new revision from a compose file (refused if someone saved in between)."""
-    client = _client(server, token)
+    client = api_client(server, token)
     try:
         service = _resolve(client, ref)
         body: dict[str, Any] = {"compose": compose.read_text(), "comment": comment, "source": "cli"}
@@ -217,7 +230,7 @@ def service_edit(
             headers={"If-Match": f'"rev-{service["revision"]}"'},
         ).json()
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
     typer.echo(f"service {updated['name']} is at revision {updated['revision']}")
 
 
@@ -245,11 +258,11 @@ def _action_command(action: str, help_text: str) -> None:
     def command(
         ref: str, wait: WaitOpt = True, server: ServerOpt = None, token: TokenOpt = None
     ) -> None:
-        client = _client(server, token)
+        client = api_client(server, token)
         try:
             _run_action(client, _resolve(client, ref), action, wait=wait)
         except ApiError as exc:
-            raise _fail(exc) from exc
+            raise cli_error(exc) from exc
 
     command.__doc__ = help_text
     service_app.command(action)(command)
@@ -278,7 +291,7 @@ def service_delete(
     token: TokenOpt = None,
 ) -> None:
     """Remove the service's containers and network (volumes kept unless asked)."""
-    client = _client(server, token)
+    client = api_client(server, token)
     try:
         service = _resolve(client, ref)
         if not yes:
@@ -288,7 +301,7 @@ def service_delete(
             body = {"remove_volumes": True, "confirm": service["name"]}
         _run_action(client, service, "delete", wait=wait, body=body)
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
 
 
 @service_app.command("logs")
@@ -300,7 +313,7 @@ def service_logs(
     token: TokenOpt = None,
 ) -> None:
     """The last lines of each container (running or stopped)."""
-    client = _client(server, token)
+    client = api_client(server, token)
     try:
         service = _resolve(client, ref)
         params: dict[str, Any] = {"tail": tail}
@@ -308,7 +321,7 @@ def service_logs(
             params["container"] = container
         logs = client.get(f"/api/v1/services/{service['id']}/logs", params=params)
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
     for line in logs["lines"]:
         typer.echo(f"{line['container']} | {line['message'].rstrip()}")
 
@@ -324,7 +337,7 @@ def service_export(
     token: TokenOpt = None,
 ) -> None:
     """The service as docker-compose YAML."""
-    client = _client(server, token)
+    client = api_client(server, token)
     try:
         service = _resolve(client, ref)
         params = {"revision": revision} if revision else {}
@@ -332,7 +345,7 @@ def service_export(
             "GET", f"/api/v1/services/{service['id']}/compose", params=params
         ).text
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
     if output is None:
         typer.echo(text, nl=False)
     else:

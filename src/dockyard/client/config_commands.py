@@ -9,17 +9,12 @@ from typing import Annotated
 import typer
 
 from dockyard.client.api import ApiClient, ApiError
-from dockyard.client.commands import JsonOpt, ServerOpt, TokenOpt
+from dockyard.client.commands import JsonOpt, ServerOpt, TokenOpt, cli_error
 
 config_app = typer.Typer(
     help="Export and import the configuration as YAML (via the server's API).",
     no_args_is_help=True,
 )
-
-
-def _fail(exc: ApiError) -> typer.Exit:
-    typer.echo(f"error: {exc.describe()}", err=True)
-    return typer.Exit(1)
 
 
 @config_app.command("export")
@@ -39,7 +34,7 @@ def config_export(
     try:
         text = client.request("GET", "/api/v1/config/export", params=params).text
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
     if output is None:
         sys.stdout.write(text)
     else:
@@ -78,7 +73,7 @@ def config_import(
             headers={"Content-Type": "application/yaml"},
         )
     except ApiError as exc:
-        raise _fail(exc) from exc
+        raise cli_error(exc) from exc
     if as_json:
         typer.echo(response.text)
         return
