@@ -84,6 +84,7 @@ def test_dashboard_updates_live_when_a_service_is_stopped_from_the_cli(
     hero = page.get_by_test_id("hero-services-running")
     expect(hero).to_contain_text(re.compile(r"\d+/\d+"), timeout=15_000)
     expect(page.get_by_test_id("dashboard-charts")).to_be_visible()
+    expect(page.get_by_test_id("dashboard-cost")).to_contain_text("Usage cost, last 7 days")
     summary = admin_client.get("/api/v1/dashboard/summary").json()
     running, total = summary["services_running"], summary["services_total"]
     expect(hero).to_contain_text(f"{running}/{total}")

@@ -26,6 +26,7 @@ import { EngineUnreachable } from "@/components/EngineUnreachable";
 import { ErrorState } from "@/components/ErrorState";
 import { SchedulesCard } from "@/components/jobs/SchedulesCard";
 import { KeyValueGrid } from "@/components/KeyValue";
+import { CostCard } from "@/components/dashboard/CostCard";
 import { FleetMetricsCard } from "@/components/metrics/FleetMetrics";
 import { PageHeader } from "@/components/PageHeader";
 import { NodeStatusPill } from "@/components/Pills";
@@ -98,6 +99,20 @@ function ServerCard() {
   );
 }
 
+/** Chart cards two per row on wide screens; an odd last card takes the whole row. */
+function ChartsRow({ cards }: { cards: ReactNode[] }) {
+  const shown = cards.filter(Boolean);
+  return (
+    <div className="grid gap-5 xl:grid-cols-2">
+      {shown.map((card, i) => (
+        <div key={i} className={shown.length % 2 === 1 && i === shown.length - 1 ? "xl:col-span-2" : undefined}>
+          {card}
+        </div>
+      ))}
+    </div>
+  );
+}
+
 const DEFAULT_ORDER: WidgetId[] = ["stats", "alerts", "charts", "nodes", "schedules", "activity"];
 
 export function DashboardPage() {
@@ -108,6 +123,7 @@ export function DashboardPage() {
   const canJobs = useCan("jobs:read");
   const canAlerts = useCan("alerts:read");
   const canNodes = useCan("nodes:read");
+  const canAnalytics = useCan("analytics:read");
   const prefs = useDashboardPrefs();
   const node = nodes.data ? pickLocalNode(nodes.data.items) : undefined;
 
@@ -131,14 +147,7 @@ export function DashboardPage() {
   const widgets: Partial<Record<WidgetId, ReactNode>> = {
     stats: <FleetStats />,
     alerts: canAlerts ? <FiringAlertsCard /> : null,
-    charts: canNodes ? (
-      <div className="grid gap-5 xl:grid-cols-2">
-        <FleetMetricsCard />
-        <ChartsCard />
-      </div>
-    ) : (
-      <ChartsCard />
-    ),
+    charts: <ChartsRow cards={[canNodes && <FleetMetricsCard key="fleet" />, <ChartsCard key="health" />, canAnalytics && <CostCard key="cost" />]} />,
     nodes: (
       <div className="space-y-5">
         <StatsGrid node={node} loading={nodes.isPending} />
