@@ -19,6 +19,10 @@ BENCHES = [
     "bench.update_check",
     "bench.health_checks",
     "bench.analytics",
+    "bench.metrics_sweep",
+    "bench.fleet_agent",
+    "bench.fleet_list",
+    "bench.fleet_load",
 ]
 
 if __name__ == "__main__":

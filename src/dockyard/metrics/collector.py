@@ -246,8 +246,22 @@ def host_sample(disk_path: str = "/") -> HostSample:
         load_1=load_1,
         load_5=load_5,
         load_15=load_15,
-        listening_ports=listening_ports(),
+        listening_ports=_cached_listening_ports(),
     )
+
+
+# Reading the socket tables costs ~10 ms on a busy host; placement needs them only roughly
+# fresh (allocations it makes are recorded in the database anyway).
+LISTENING_PORTS_TTL_S = 30.0
+_listening: tuple[float, list[int]] | None = None
+
+
+def _cached_listening_ports() -> list[int]:
+    global _listening
+    now = time.monotonic()
+    if _listening is None or now - _listening[0] > LISTENING_PORTS_TTL_S:
+        _listening = (now, listening_ports())
+    return _listening[1]
 
 
 async def _root_dir(engine: StatsEngine) -> str:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from dockyard.runtime import Runtime
 
 FACTS_TTL_S = 3.0
+FACTS_STALE_S = 60.0
 
 
 class NodeService:
@@ -59,6 +60,8 @@ class NodeService:
         self.agents = agents
         self._facts: dict[int, tuple[float, EngineFacts]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._refreshing: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def engine_for(self, node: Node) -> DockerEngine:
         return self.engines.get(node.id, node.docker_host)
@@ -69,10 +72,27 @@ class NodeService:
         self._locks.pop(node_id, None)
 
     async def facts(self, node: Node) -> EngineFacts:
-        """Engine facts, at most `FACTS_TTL_S` old; concurrent callers share one fetch."""
+        """Engine facts, at most `FACTS_TTL_S` old; concurrent callers share one fetch.
+
+        An agent node's facts (its liveness comes from the hub, not from them) up to
+        `FACTS_STALE_S` old are answered at once while a background fetch refreshes them, so
+        a list of many agent nodes never waits on each one's tunnel.
+        """
         cached = self._facts.get(node.id)
-        if cached and time.monotonic() - cached[0] < FACTS_TTL_S:
-            return cached[1]
+        if cached:
+            age = time.monotonic() - cached[0]
+            if age < FACTS_TTL_S:
+                return cached[1]
+            if node.kind == "agent" and age < FACTS_STALE_S and cached[1].reachable:
+                if node.id not in self._refreshing:
+                    self._refreshing.add(node.id)
+                    task = asyncio.create_task(self._refresh(node))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                return cached[1]
+        return await self._fetch(node)
+
+    async def _fetch(self, node: Node) -> EngineFacts:
         lock = self._locks.setdefault(node.id, asyncio.Lock())
         async with lock:
             cached = self._facts.get(node.id)
@@ -81,6 +101,12 @@ class NodeService:
             facts = await self.engine_for(node).facts()
             self._facts[node.id] = (time.monotonic(), facts)
             return facts
+
+    async def _refresh(self, node: Node) -> None:
+        try:
+            await self._fetch(node)
+        finally:
+            self._refreshing.discard(node.id)
 
     async def to_out(self, node: Node) -> NodeOut:
         if node.kind == "agent":
