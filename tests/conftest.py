@@ -199,15 +199,29 @@ class DatabaseFactory:
         self._created.append(name)
         return _with_database(await checked_postgres_url(), name)
 
+    async def _drop(self, name: str) -> None:
+        import asyncpg
+
+        for attempt in range(10):
+            try:
+                await self._admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                # A superuser's backend (an autovacuum worker) is in the database: ours may
+                # not end it, and it leaves on its own within moments.
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.5)
+
     async def drop(self, url: str) -> None:
         """Drop one PostgreSQL database now (ending its connections)."""
         name = make_url(url).database
-        await self._admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await self._drop(str(name))
         self._created.remove(str(name))
 
     async def drop_all(self) -> None:
         for name in reversed(self._created):
-            await self._admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await self._drop(name)
         self._created.clear()
 
 

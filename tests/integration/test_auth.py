@@ -30,7 +30,12 @@ from tests.conftest import (
 )
 
 PASSWORD = "Some-User-Password-987"
-PUBLIC_ROUTES = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh")}
+PUBLIC_ROUTES = {
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    # Authenticated by the one-time enrollment token in its body (tests/integration/fleet).
+    ("POST", "/api/v1/agent/enroll"),
+}
 
 
 def session_id_of(access_token: str) -> str:

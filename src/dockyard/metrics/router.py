@@ -28,6 +28,7 @@ from dockyard.metrics.schemas import (
 )
 from dockyard.nodes.service import get_or_404 as node_or_404
 from dockyard.services import repository as services_repository
+from dockyard.services import service as services
 
 router = APIRouter(prefix="/api/v1/metrics", tags=["metrics"])
 
@@ -81,8 +82,10 @@ async def service_metrics(
 ) -> ServiceMetrics:
     """A service's containers summed: CPU, memory, network, block I/O, pids over `range`.
 
-    A service the caller cannot see is 404 (checked by `require` on `{service_id}`).
+    A service the caller cannot see is 404 (checked by `require` on `{service_id}`), and
+    so is one that does not exist (even for those who see every service).
     """
+    await services.get_or_404(session, service_id)
     tier = _tier(runtime, range)
     points = await service.service_series(session, service_id, tier)
     return ServiceMetrics(

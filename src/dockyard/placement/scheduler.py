@@ -26,10 +26,13 @@ ALL_GPUS = -1
 class Demand:
     """What a service needs from a node."""
 
-    cpus: float = 0.0
-    memory_bytes: int = 0
+    cpus: float = 0.0  # reserved CPUs, summed over the containers
+    memory_bytes: int = 0  # reserved memory, summed
     gpus: int = 0
     ports: tuple[tuple[int, str], ...] = ()  # fixed host ports (port, protocol)
+    # The largest single container's limits: a node smaller than one cannot run it.
+    largest_cpus_limit: float = 0.0
+    largest_memory_limit: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     cluster_id: int | None = None
     cluster_name: str | None = None
@@ -85,17 +88,21 @@ def _gib(size: float) -> str:
 def definition_demand(defn: ComposeDefinition | dict[str, Any]) -> Demand:
     """CPU, memory, GPUs and fixed host ports of a definition.
 
-    Per container the reservation counts (`deploy.resources.reservations.cpus`,
-    `mem_reservation`), else the limit (`cpus`, `mem_limit`), else nothing.
+    Capacity counts reservations only (`deploy.resources.reservations.cpus`,
+    `mem_reservation`), as Docker Swarm does: limits (`cpus`, `mem_limit`) are caps that
+    containers on one host commonly overcommit, so they only have to fit the node's total.
     """
     data = defn.to_json() if isinstance(defn, ComposeDefinition) else defn
     cpus = 0.0
     memory = 0
+    largest_cpus, largest_memory = 0.0, 0
     ports: list[tuple[int, str]] = []
     for spec in (data.get("services") or {}).values():
         reservations = ((spec.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
-        cpus += float(reservations.get("cpus") or spec.get("cpus") or 0)
-        memory += int(spec.get("mem_reservation") or spec.get("mem_limit") or 0)
+        cpus += float(reservations.get("cpus") or 0)
+        memory += int(spec.get("mem_reservation") or 0)
+        largest_cpus = max(largest_cpus, float(spec.get("cpus") or 0))
+        largest_memory = max(largest_memory, int(spec.get("mem_limit") or 0))
         for port in spec.get("ports") or []:
             if port.get("published") is not None and not port.get("auto"):
                 key = (int(port["published"]), str(port.get("protocol") or "tcp"))
@@ -107,6 +114,8 @@ def definition_demand(defn: ComposeDefinition | dict[str, Any]) -> Demand:
         memory_bytes=memory,
         gpus=ALL_GPUS if gpus is None else gpus,
         ports=tuple(ports),
+        largest_cpus_limit=largest_cpus,
+        largest_memory_limit=largest_memory,
     )
 
 
@@ -123,6 +132,16 @@ def evaluate(demand: Demand, node: NodeState) -> Verdict:
             reasons.append(f"label {key}={wanted} required, the node has no label {key}")
         elif str(have) != str(wanted):
             reasons.append(f"label {key}={wanted} required, the node has {key}={have}")
+    if node.cpus and demand.largest_cpus_limit > node.cpus + 1e-9:
+        reasons.append(
+            f"a container's CPU limit of {_number(demand.largest_cpus_limit)} exceeds the "
+            f"node's {_number(node.cpus)} CPUs"
+        )
+    if node.memory_bytes and demand.largest_memory_limit > node.memory_bytes:
+        reasons.append(
+            f"a container's memory limit of {_gib(demand.largest_memory_limit)} exceeds the "
+            f"node's {_gib(node.memory_bytes)}"
+        )
     cpu_room = 1.0
     if node.cpus is not None and node.cpus > 0:
         free = node.cpus - node.reserved_cpus

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
@@ -174,15 +175,7 @@ class Placer:
                     details={"errors": [{"path": "cluster_id", "message": "unknown cluster"}]},
                 )
             cluster_name = cluster.name
-        return Demand(
-            cpus=base.cpus,
-            memory_bytes=base.memory_bytes,
-            gpus=base.gpus,
-            ports=base.ports,
-            labels=labels,
-            cluster_id=cluster_id,
-            cluster_name=cluster_name,
-        )
+        return replace(base, labels=labels, cluster_id=cluster_id, cluster_name=cluster_name)
 
     async def explain(
         self,

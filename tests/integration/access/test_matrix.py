@@ -51,17 +51,31 @@ def _leaf_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any
             yield prefix + route.path, route
 
 
-def _permissions(dependant: Dependant) -> set[str]:
-    found: set[str] = set()
+def _permissions(dependant: Dependant) -> set[Any]:
+    """The permissions a route needs: a string each, or a frozenset of alternatives when
+    any one of them is enough (e.g. the fleet's `containers:read` or `services:read`)."""
+    found: set[Any] = set()
     for sub in dependant.dependencies:
         if isinstance(sub.call, PermissionDependency):
-            found.add(sub.call.permission)
+            alternatives = getattr(sub.call, "alternatives", ())
+            found.add(
+                frozenset((sub.call.permission, *alternatives))
+                if alternatives
+                else sub.call.permission
+            )
         found |= _permissions(sub)
     return found
 
 
-def declared_permissions(app: Any) -> dict[tuple[str, str], set[str]]:
-    out: dict[tuple[str, str], set[str]] = {}
+def _holds(role: str, needed: set[Any]) -> bool:
+    granted = BUILTIN_ROLES[role]
+    return all(
+        bool(item & granted) if isinstance(item, frozenset) else item in granted for item in needed
+    )
+
+
+def declared_permissions(app: Any) -> dict[tuple[str, str], set[Any]]:
+    out: dict[tuple[str, str], set[Any]] = {}
     for raw_path, route in _leaf_routes(app.routes):
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", raw_path)  # as OpenAPI writes it
         for method in getattr(route, "methods", None) or ():
@@ -79,7 +93,7 @@ class World:
     services: dict[str, int]  # own / other / missing
     jobs: dict[str, str]
     spec: dict[str, Any]
-    declared: dict[tuple[str, str], set[str]]
+    declared: dict[tuple[str, str], set[Any]]
     results: list[str] = field(default_factory=list)
 
 
@@ -215,7 +229,7 @@ def _expected(world: World, method: str, path: str, values: dict[str, Any], role
         needed.add(ACTION_PERMISSIONS[values["action"]])
     if not declared:
         return "allow"  # public (login, refresh)
-    if not needed <= BUILTIN_ROLES[role]:
+    if not _holds(role, needed):
         return "403"
     target = values.get("_target")
     if target == "missing":

@@ -180,7 +180,7 @@ async def test_an_impossible_request_fails_with_every_nodes_reasons(
     errors = error["details"]["errors"]
     assert len(errors) == 2
     for item in errors:
-        assert item["message"].startswith("needs 100000 GiB memory, "), item
+        assert item["message"].startswith("a container's memory limit of 100000 GiB exceeds"), item
     explained = {c["node_id"] for c in error["details"]["explanation"]["candidates"]}
     assert explained == {local, node2}
     assert "No node can run this service" in error["message"]
@@ -212,7 +212,7 @@ async def test_placement_picks_the_node_with_room_and_preview_agrees(
         "/api/v1/services",
         json={
             "name": f"{project_prefix}-a",
-            "definition": web(mem_limit=str(big)),
+            "definition": web(mem_reservation=str(big)),
             "node_id": local,
         },
     )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dockyard.placement.scheduler import ALL_GPUS, Demand, NodeState, definition_demand, place
+from dockyard.placement.scheduler import (
+    ALL_GPUS,
+    Demand,
+    NodeState,
+    definition_demand,
+    evaluate,
+    place,
+)
 from dockyard.services.compose import parse_definition
 
 GIB = 1024**3
@@ -14,7 +21,7 @@ def node(node_id: int, name: str, **kw: object) -> NodeState:
     return NodeState(id=node_id, name=name, **values)  # type: ignore[arg-type]
 
 
-def test_demand_counts_reservations_then_limits_gpus_and_fixed_ports() -> None:
+def test_demand_counts_reservations_largest_limits_gpus_and_fixed_ports() -> None:
     defn = parse_definition(
         {
             "services": {
@@ -42,8 +49,10 @@ def test_demand_counts_reservations_then_limits_gpus_and_fixed_ports() -> None:
         }
     )
     demand = definition_demand(defn)
-    assert demand.cpus == 2.5  # a's limit, b's reservation
-    assert demand.memory_bytes == GIB + 256 * 1024**2
+    assert demand.cpus == 0.5  # b's reservation: limits are caps, not reservations
+    assert demand.memory_bytes == 256 * 1024**2
+    assert demand.largest_cpus_limit == 4
+    assert demand.largest_memory_limit == 2 * GIB
     assert demand.gpus == 2
     assert demand.ports == ((8080, "tcp"), (9090, "udp"))
 
@@ -134,3 +143,15 @@ def test_cluster_and_labels_pick_the_member() -> None:
     assert chosen is member
     assert "member of cluster c" in explanation["chosen"]["reasons"]
     assert explanation["candidates"][0]["reasons"] == ["not a member of cluster c"]
+
+
+def test_a_container_larger_than_the_node_is_refused_by_its_limits() -> None:
+    small = node(1, "small")  # 4 CPUs, 8 GiB
+    verdict = evaluate(Demand(largest_cpus_limit=6, largest_memory_limit=16 * GIB), small)
+    assert not verdict.eligible
+    assert verdict.reasons == [
+        "a container's CPU limit of 6 exceeds the node's 4 CPUs",
+        "a container's memory limit of 16 GiB exceeds the node's 8 GiB",
+    ]
+    # Limits within the node's size take no capacity: many such services fit.
+    assert evaluate(Demand(largest_cpus_limit=4, largest_memory_limit=8 * GIB), small).eligible
