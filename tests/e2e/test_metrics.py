@@ -20,9 +20,14 @@ IMAGE = os.environ.get("DOCKYARD_TEST_IMAGE", "dockyard-test/busybox:1")
 
 
 @pytest.fixture
-def project() -> Iterator[str]:
+def project(live_server: LiveServer) -> Iterator[str]:
     name = f"e2e-metrics-{secrets.token_hex(3)}"
     yield name
+    # The e2e server is shared and other tests count its services: delete ours again.
+    with _api(live_server) as client:
+        for item in client.get("/api/v1/services", params={"search": name}).json()["items"]:
+            if item["name"] == name:
+                _delete_service(live_server, item["id"])
     client = docker.DockerClient(
         base_url=os.environ.get("DOCKYARD_TEST_DOCKER_HOST", "unix:///var/run/docker.sock")
     )
@@ -42,6 +47,17 @@ def _api(server: LiveServer) -> httpx.Client:
     return httpx.Client(
         base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
+
+
+def _delete_service(server: LiveServer, sid: int) -> None:
+    """Remove the service again: the e2e server is shared, other tests count services."""
+    with _api(server) as client:
+        job = client.post(f"/api/v1/services/{sid}/delete").json()["job"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if client.get(f"/api/v1/jobs/{job['id']}").json()["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.5)
 
 
 def test_service_metrics_tab(page: Page, live_server: LiveServer, project: str) -> None:
