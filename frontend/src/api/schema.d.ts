@@ -1675,7 +1675,8 @@ export interface paths {
          * Service Metrics
          * @description A service's containers summed: CPU, memory, network, block I/O, pids over `range`.
          *
-         *     A service the caller cannot see is 404 (checked by `require` on `{service_id}`).
+         *     A service the caller cannot see is 404 (checked by `require` on `{service_id}`), and
+         *     so is one that does not exist (even for those who see every service).
          */
         get: operations["service_metrics_api_v1_metrics_services__service_id__get"];
         put?: never;
