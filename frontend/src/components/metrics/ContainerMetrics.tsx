@@ -1,23 +1,16 @@
 /** One container's CPU, memory, network and block I/O over a chosen range. */
 import { useState } from "react";
 import { formatBytes } from "@/lib/format";
-import { toRows, type MetricsRange } from "./format";
+import { type MetricsRange } from "./format";
 import { useContainerMetrics } from "./metricsApi";
 import { MetricsPanel } from "./MetricsPanel";
-import { CONTAINER_CHARTS } from "./ServiceMetrics";
+import { CONTAINER_CHARTS, containerRows } from "./ServiceMetrics";
 
 export function ContainerMetrics({ nodeId, containerId }: { nodeId: number; containerId: string }) {
   const [range, setRange] = useState<MetricsRange>("1h");
   const query = useContainerMetrics(nodeId, containerId, range);
   const points = query.data?.points ?? [];
-  const rows = toRows(points, {
-    cpu: (p) => p.cpu_pct,
-    mem: (p) => p.mem_used,
-    rx: (p) => p.net_rx_bps,
-    tx: (p) => p.net_tx_bps,
-    read: (p) => p.blk_read_bps,
-    write: (p) => p.blk_write_bps,
-  });
+  const rows = containerRows(points);
   const last = points.at(-1);
   return (
     <MetricsPanel

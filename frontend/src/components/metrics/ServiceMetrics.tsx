@@ -27,11 +27,19 @@ export const CONTAINER_CHARTS: ChartSpec[] = [
   },
 ];
 
-export function ServiceMetrics({ serviceId }: { serviceId: number }) {
-  const [range, setRange] = useState<MetricsRange>("1h");
-  const query = useServiceMetrics(serviceId, range);
-  const points = query.data?.points ?? [];
-  const rows = toRows(points, {
+interface ContainerFigures {
+  ts: string;
+  cpu_pct: number;
+  mem_used: number;
+  net_rx_bps: number;
+  net_tx_bps: number;
+  blk_read_bps: number;
+  blk_write_bps: number;
+}
+
+/** Chart rows for `CONTAINER_CHARTS` from a service's or a container's points. */
+export function containerRows(points: readonly ContainerFigures[]): Record<string, number>[] {
+  return toRows(points, {
     cpu: (p) => p.cpu_pct,
     mem: (p) => p.mem_used,
     rx: (p) => p.net_rx_bps,
@@ -39,6 +47,13 @@ export function ServiceMetrics({ serviceId }: { serviceId: number }) {
     read: (p) => p.blk_read_bps,
     write: (p) => p.blk_write_bps,
   });
+}
+
+export function ServiceMetrics({ serviceId }: { serviceId: number }) {
+  const [range, setRange] = useState<MetricsRange>("1h");
+  const query = useServiceMetrics(serviceId, range);
+  const points = query.data?.points ?? [];
+  const rows = containerRows(points);
   const last = points.at(-1);
   return (
     <MetricsPanel
