@@ -38,10 +38,10 @@ export function CostCard() {
           <p className="p-4 text-sm text-muted-foreground">No usage reported in the last 7 days.</p>
         ) : (
           <ResponsiveContainer width="100%" height="100%">
-            <BarChart data={data} margin={{ left: -10, right: 8 }}>
+            <BarChart data={data} margin={{ left: 0, right: 8 }}>
               <CartesianGrid strokeDasharray="3 3" vertical={false} className="stroke-border" />
               <XAxis dataKey="day" tick={{ fontSize: 11 }} />
-              <YAxis tick={{ fontSize: 11 }} tickFormatter={(v: number) => formatCost(v)} />
+              <YAxis width={72} tick={{ fontSize: 11 }} tickFormatter={(v: number) => formatCost(v)} />
               <Tooltip formatter={(v) => formatCost(Number(v))} />
               <Bar dataKey="Cost" fill="#6366f1" />
             </BarChart>
