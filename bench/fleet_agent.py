@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import secrets
 import sqlite3
 import time
 from collections import Counter
@@ -39,11 +38,9 @@ from bench.fleetkit import (
     describe,
     engine_client,
     engine_list_ms,
-    fleet_server,
     load,
+    main_on_node3,
     mib,
-    raise_on_signals,
-    report_removal,
     start_sleepers,
     wait_node_status,
 )
@@ -226,16 +223,7 @@ async def run(server: Server, run_id: str) -> None:
 
 
 def main() -> None:
-    raise_on_signals()
-    run_id = f"bench-agent-{secrets.token_hex(3)}"
-    print(f"== agent footprint: {CONTAINERS} containers on {NODE3_HOST} ({run_id}) ==")
-    print(load())
-    try:
-        with fleet_server() as server:
-            asyncio.run(run(server, run_id))
-    finally:
-        report_removal(NODE3_HOST, run_id)
-    print(f"at the end: {load()}")
+    main_on_node3(f"agent footprint: {CONTAINERS} containers", "bench-agent", run)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import time
 
 import httpx
@@ -34,10 +33,8 @@ from bench.fleetkit import (
     create_node,
     describe,
     engine_client,
-    fleet_server,
     load,
-    raise_on_signals,
-    report_removal,
+    main_on_node3,
     start_sleepers,
     wait_node_status,
 )
@@ -167,16 +164,7 @@ async def run(server: Server, run_id: str) -> None:
 
 
 def main() -> None:
-    raise_on_signals()
-    run_id = f"bench-list-{secrets.token_hex(3)}"
-    print(f"== list through the agent: {CONTAINERS} containers on {NODE3_HOST} ({run_id}) ==")
-    print(load())
-    try:
-        with fleet_server() as server:
-            asyncio.run(run(server, run_id))
-    finally:
-        report_removal(NODE3_HOST, run_id)
-    print(f"at the end: {load()}")
+    main_on_node3(f"list through the agent: {CONTAINERS} containers", "bench-list", run)
 
 
 if __name__ == "__main__":

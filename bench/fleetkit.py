@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -393,3 +394,20 @@ class Meter:
 
 def mib(value: float) -> str:
     return f"{value / 1024 / 1024:6.1f} MiB"
+
+
+def main_on_node3(
+    title: str, run_prefix: str, run: Callable[[Server, str], Coroutine[Any, Any, None]]
+) -> None:
+    """A fleet script's `main`: a server, `run(server, run_id)`, and the run's containers on
+    node3 removed at the end whatever happens, with the load average before and after."""
+    raise_on_signals()
+    run_id = f"{run_prefix}-{secrets.token_hex(3)}"
+    print(f"== {title} on {NODE3_HOST} ({run_id}) ==")
+    print(load())
+    try:
+        with fleet_server() as server:
+            asyncio.run(run(server, run_id))
+    finally:
+        report_removal(NODE3_HOST, run_id)
+    print(f"at the end: {load()}")
