@@ -143,3 +143,29 @@ def require(permission: str) -> PermissionDependency:
     if dependency is None:
         dependency = _REQUIREMENTS[permission] = PermissionDependency(permission)
     return dependency
+
+
+class AnyOf(PermissionDependency):
+    """`require(primary)`, or else the first alternative the caller holds.
+
+    `permission` (what the route-permission test reads) is the primary one; a caller with
+    neither is refused (and audited) for the primary.
+    """
+
+    def __init__(self, primary: str, *alternatives: str) -> None:
+        super().__init__(primary)
+        self.alternatives = alternatives
+
+    async def __call__(
+        self, request: Request, principal: PrincipalDep, runtime: RuntimeDep
+    ) -> Principal:
+        chosen = next(
+            (p for p in (self.permission, *self.alternatives) if principal.can(p)),
+            self.permission,
+        )
+        return await require(chosen)(request, principal, runtime)
+
+
+def require_any(primary: str, *alternatives: str) -> AnyOf:
+    """The dependency that admits a caller holding `primary` or any of `alternatives`."""
+    return AnyOf(primary, *alternatives)

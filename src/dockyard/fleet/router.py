@@ -17,13 +17,7 @@ from dockyard.access.service import sees_all, service_permissions
 from dockyard.audit.service import record
 from dockyard.auth.service import Principal
 from dockyard.containers.access import resolve_container
-from dockyard.deps import (
-    MetaDep,
-    PermissionDependency,
-    PrincipalDep,
-    RuntimeDep,
-    require,
-)
+from dockyard.deps import MetaDep, RuntimeDep, require_any
 from dockyard.engine import streams
 from dockyard.engine.errors import EngineNotFoundError
 from dockyard.fleet import service as fleet
@@ -45,29 +39,8 @@ from dockyard.services import repository as services_repository
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 
 
-class AnyOf(PermissionDependency):
-    """`require(primary)`, or else the first alternative the caller holds.
-
-    `permission` (what the route-permission test reads) is the primary one; a caller with
-    neither is refused (and audited) for the primary.
-    """
-
-    def __init__(self, primary: str, *alternatives: str) -> None:
-        super().__init__(primary)
-        self.alternatives = alternatives
-
-    async def __call__(
-        self, request: Request, principal: PrincipalDep, runtime: RuntimeDep
-    ) -> Principal:
-        chosen = next(
-            (p for p in (self.permission, *self.alternatives) if principal.can(p)),
-            self.permission,
-        )
-        return await require(chosen)(request, principal, runtime)
-
-
-ReadContainers = Annotated[Principal, Depends(AnyOf("containers:read", "services:read"))]
-ReadLogs = Annotated[Principal, Depends(AnyOf("containers:logs", "services:logs"))]
+ReadContainers = Annotated[Principal, Depends(require_any("containers:read", "services:read"))]
+ReadLogs = Annotated[Principal, Depends(require_any("containers:logs", "services:logs"))]
 
 
 @router.get("/containers", response_model=FleetContainerList)
