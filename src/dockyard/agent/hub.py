@@ -10,7 +10,7 @@ so, so every action on the node fails fast with a clear error.
 The WebSocket side (`serve`) follows docs/agent-protocol.md: hello within 10 s with a valid
 credential or close 1008; one live session per node (a newer one replaces the older);
 heartbeats (offline after two missed); `state` and `events` feed the node's state watcher
-(then `ack`); `metrics` go to the metrics store through a small bounded queue.
+(then `ack`); `metrics` go to the metrics store (`dockyard.metrics.ingest.MetricsIngest`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import contextlib
 import json
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -61,7 +60,7 @@ from dockyard.agent.protocol import (
     parse_agent_message,
 )
 from dockyard.kit.clock import utcnow
-from dockyard.metrics.samples import MetricsSample
+from dockyard.metrics.ingest import MetricsIngest
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -70,7 +69,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 LAST_SEEN_PERSIST_S = 30.0
-METRICS_QUEUE = 4
 TUNNEL_ERROR_HEADER = "X-Dockyard-Tunnel-Error"  # node_offline | engine_unavailable
 # Reading the request of a client we answer ourselves (offline node): bounded in size/time.
 _REQUEST_READ_TIMEOUT_S = 2.0
@@ -726,85 +724,6 @@ async def _answer(
     )
     with contextlib.suppress(ConnectionError):
         await writer.drain()
-
-
-class MetricsIngest:
-    """One writer for every agent's metrics: pending samples (at most `METRICS_QUEUE` per
-    node, the oldest dropped first) are stored in batches, one transaction per batch, so
-    many agents never queue up as many database writers."""
-
-    BATCH = 100
-    GATHER_S = 0.5
-
-    def __init__(self) -> None:
-        self.runtime: Runtime | None = None
-        self._pending: dict[int, deque[MetricsSample]] = {}
-        self._wake = asyncio.Event()
-        self.dropped = 0
-        self.stored = 0
-
-    def put(self, node_id: int, sample: MetricsSample) -> None:
-        queue = self._pending.get(node_id)
-        if queue is None:
-            queue = self._pending[node_id] = deque(maxlen=METRICS_QUEUE)
-        if len(queue) == queue.maxlen:
-            self.dropped += 1
-        queue.append(sample)
-        self._wake.set()
-
-    def _take(self) -> list[tuple[int, MetricsSample]]:
-        batch: list[tuple[int, MetricsSample]] = []
-        while self._pending and len(batch) < self.BATCH:
-            for node_id in list(self._pending):
-                queue = self._pending[node_id]
-                batch.append((node_id, queue.popleft()))
-                if not queue:
-                    del self._pending[node_id]
-                if len(batch) >= self.BATCH:
-                    break
-        return batch
-
-    async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(self.GATHER_S)  # let a burst gather into one transaction
-            self._wake.clear()
-            while batch := self._take():
-                try:
-                    await asyncio.wait_for(self._store(batch), timeout=60)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning(
-                        "agent_metrics_ingest_failed",
-                        samples=len(batch),
-                        error=str(exc)[:200] or exc.__class__.__name__,
-                    )
-            if self.dropped:
-                log.warning("agent_metrics_dropped", samples=self.dropped)
-                self.dropped = 0
-
-    async def _store(self, batch: list[tuple[int, MetricsSample]]) -> None:
-        from sqlalchemy.exc import IntegrityError
-
-        from dockyard.metrics.ingest import ingest_sample
-        from dockyard.metrics.service import store_sample
-
-        runtime = self.runtime
-        if runtime is None:
-            return
-        instance = runtime.instance_id or None
-        try:
-            async with runtime.db.session() as session:
-                for node_id, sample in batch:
-                    await store_sample(session, node_id, sample, instance)
-                await session.commit()
-        except IntegrityError:
-            # A deleted node, or a second another process stored first: one at a time.
-            for node_id, sample in batch:
-                with contextlib.suppress(IntegrityError):
-                    await ingest_sample(runtime, node_id, sample)
-        self.stored += len(batch)
 
 
 async def _drain_chunked(reader: asyncio.StreamReader) -> None:

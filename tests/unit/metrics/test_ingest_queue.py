@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dockyard.agent.hub import METRICS_QUEUE, MetricsIngest
+from dockyard.metrics.ingest import METRICS_QUEUE, MetricsIngest
 from dockyard.metrics.samples import HostSample, MetricsSample
 
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
