@@ -16,7 +16,7 @@ from dockyard.client.commands import login as client_login
 from dockyard.client.commands import logout as client_logout
 from dockyard.client.commands import service_app
 from dockyard.client.config_commands import config_app
-from dockyard.client.fleet_commands import container_app, node_app
+from dockyard.client.fleet_commands import container_app, node_app, replica_app
 from dockyard.config.cli import backup_app
 from dockyard.settings import Settings
 
@@ -40,6 +40,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(service_app, name="service")
 app.add_typer(node_app, name="node")
 app.add_typer(container_app, name="container")
+app.add_typer(replica_app, name="replica")
 registry_app = typer.Typer(help="Registry credentials stored on the server.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 app.add_typer(config_app, name="config")
@@ -102,9 +103,12 @@ def serve(
     ] = False,
 ) -> None:
     """Run the API server and web dashboard."""
+    import math
+
     import uvicorn
 
     from dockyard.app import create_app
+    from dockyard.kit.shutdown import GracefulServer, WebSocketTracker, exit_process
     from dockyard.kit.tls import tls_files
 
     settings = _settings()
@@ -123,11 +127,18 @@ def serve(
         raise _fail(str(exc), code=2) from exc
     if tls:  # the app knows the certificate it serves (enrollment tokens carry its fingerprint)
         settings = settings.model_copy(update={"tls_cert": tls[0], "tls_key": tls[1]})
+    # The address it binds is also how its peers reach it unless DOCKYARD_REPLICA_URL says.
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
     application = create_app(settings)
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
+    # Graceful shutdown on SIGTERM/SIGINT (see dockyard.kit.shutdown): browsers' sockets
+    # closed with 1001, running jobs given DOCKYARD_SHUTDOWN_GRACE_S, exit status 0.
+    tracker = WebSocketTracker(application)
+    config = uvicorn.Config(
+        tracker,
+        host=settings.host,
+        port=settings.port,
         ssl_certfile=str(tls[0]) if tls else None,
         ssl_keyfile=str(tls[1]) if tls else None,
         log_config=None,
@@ -137,7 +148,18 @@ def serve(
         # Refuse oversized WebSocket frames before buffering them. Agents may send frames up
         # to DOCKYARD_AGENT_MAX_FRAME_BYTES; every other socket checks its own 64 KiB limit.
         ws_max_size=max(64 * 1024, settings.agent_max_frame_bytes),
+        timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_s)),
     )
+    server = GracefulServer(
+        config,
+        runtime_of=lambda: getattr(application.state, "runtime", None),
+        tracker=tracker,
+        grace_s=settings.shutdown_grace_s,
+    )
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: the server could not start
+    exit_process(0)
 
 
 @app.command()
@@ -316,7 +338,14 @@ def worker(
 
     import dockyard.app  # noqa: F401  (registers every domain's job handlers)
     from dockyard.app import start_runtime
-    from dockyard.jobs.celery_app import WorkerHost, configure, queue_name, set_host
+    from dockyard.jobs.celery_app import (
+        WorkerHost,
+        configure,
+        drain_on_shutdown,
+        queue_name,
+        set_host,
+    )
+    from dockyard.kit.shutdown import exit_process
     from dockyard.logging_setup import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
@@ -332,8 +361,10 @@ def worker(
     host = WorkerHost()
     runtime = host.start(build)
     set_host(host)
+    drain_on_shutdown(settings.shutdown_grace_s)  # SIGTERM: running jobs get the grace period
     typer.echo(f"dockyard worker {runtime.runner_id} ready", err=True)
     celery = configure(settings.redis_url)
+    status = 0
     try:
         celery.worker_main(
             [
@@ -349,9 +380,13 @@ def worker(
                 "--without-mingle",
             ]
         )
+    except SystemExit as exc:  # Celery's own exit (a warm shutdown too)
+        status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        raise
     finally:
         set_host(None)
         host.stop(close)
+        exit_process(status)  # without waiting for Docker calls left by interrupted jobs
 
 
 @app.command()
@@ -366,6 +401,7 @@ def beat() -> None:
 
     import dockyard.app  # noqa: F401  (registers every domain's job handlers)
     from dockyard.app import start_runtime
+    from dockyard.kit.shutdown import exit_process
     from dockyard.logging_setup import configure_logging
     from dockyard.scheduler import EmbeddedScheduler, install_system_jobs
 
@@ -393,6 +429,7 @@ def beat() -> None:
             await runtime.close()
 
     asyncio.run(main())
+    exit_process(0)
 
 
 @registry_app.command("rekey")
@@ -425,8 +462,12 @@ def registry_rekey(
 @app.command()
 def agent(
     server: Annotated[
-        str | None,
-        typer.Option(envvar="DOCKYARD_AGENT_SERVER", help="The Dockyard server URL (enrollment)."),
+        list[str] | None,
+        typer.Option(
+            envvar="DOCKYARD_AGENT_SERVER",
+            help="The Dockyard server URL; repeat it (or separate by commas) for several "
+            "server replicas, tried in turn.",
+        ),
     ] = None,
     token: Annotated[
         str | None,
@@ -464,8 +505,8 @@ def agent(
     # carries none of this CLI's imports and never loads the server (FastAPI, SQLAlchemy).
     argv = [sys.executable, "-m", "dockyard.agent", "--docker-host", docker_host]
     argv += ["--data-dir", str(data_dir), "--log-level", log_level]
-    if server:
-        argv += ["--server", server]
+    for url in server or []:
+        argv += ["--server", url]
     for root in allowed_bind_root or []:
         argv += ["--allowed-bind-root", root]
     if allow_privileged:

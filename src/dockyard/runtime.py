@@ -18,6 +18,7 @@ from dockyard.kit.events import EventBus
 from dockyard.nodes.models import Node
 from dockyard.nodes.service import NodeService
 from dockyard.realtime.service import RealtimeHub
+from dockyard.realtime.tickets import TicketStore
 from dockyard.services.views import ServiceViews, StateContainers
 from dockyard.settings import Settings
 from dockyard.state.service import StateService
@@ -55,8 +56,6 @@ class Runtime:
             reconcile_interval_s=settings.state_reconcile_interval_s,
             call_timeout_s=settings.engine_timeout_s,
         )
-        # Only the server holds agents' connections; other processes reach them via the tunnel.
-        state.push_agents = role == "server"
         agents = AgentHub(settings)
         runtime = cls(
             settings=settings,
@@ -73,6 +72,8 @@ class Runtime:
                 engine_url_for=state.base_url_for,
                 allowed_origins=settings.allowed_origins,
                 container_service=state.container_service,
+                # Signed with the shared secret: any replica redeems another's ticket.
+                tickets=TicketStore(secret=secret, redis_url=settings.redis_url),
             ),
             agents=agents,
         )
@@ -102,9 +103,10 @@ class Runtime:
         await self.load_instance_id()
         async with self.db.read_session() as session:
             nodes = (await session.execute(select(Node))).scalars().all()
+        # Every process listens on its own agent tunnels; servers also accept the agents and
+        # relay the others' streams to them (see dockyard.agent.hub).
+        await self.agents.start(self, accept_agents=self.role == "server")
         await self.state.start(nodes)
-        if self.role == "server":
-            await self.agents.start(self)
         from dockyard.kit.bridge import make_bridge
 
         self.bridge = make_bridge(
@@ -120,11 +122,14 @@ class Runtime:
             await self.jobs.recover_interrupted()
 
     async def close(self) -> None:
-        if self.bridge is not None:
-            await self.bridge.stop()
+        """Shut down. Jobs first: running ones get `shutdown_grace_s` to finish while the
+        engines, agents and the event bridge still work (their events reach browsers on other
+        replicas); then browsers' sockets (1001), agents, the bridge, engines, database."""
+        await self.jobs.stop(self.settings.shutdown_grace_s)
         await self.realtime.close()
         await self.agents.close()
-        await self.jobs.stop()
+        if self.bridge is not None:
+            await self.bridge.stop()
         await self.state.stop()
         await self.engines.close()
         await self.db.dispose()

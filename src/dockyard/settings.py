@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         description="Scale-out: Redis URL (`redis://host:6379/0`). When set, jobs run on "
         "`dockyard worker` processes (Celery, Redis broker) instead of inside `dockyard serve`.",
     )
+    replica_url: str | None = Field(
+        default=None,
+        description="Scale-out: how the other server replicas reach this one (`http://server-1:8700`"
+        "), to relay commands to the agents connected here. Default: `http://<host>:<port>` of "
+        "`dockyard serve` (`127.0.0.1` when it binds every address).",
+    )
     run_scheduler: bool = Field(
         default=True,
         description="Whether `dockyard serve` fires due schedules itself. Safe with any number "
@@ -201,6 +207,15 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(
         default=4, ge=1, description="Jobs one `dockyard worker` runs at once."
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long `dockyard serve`, `worker` and `beat` let "
+        "running jobs (and open HTTP requests) finish (s). Jobs still running then are marked "
+        "failed (interrupted by shutdown; not re-run); queued ones stay queued for the next "
+        "process. Give the supervisor a longer stop timeout (systemd `TimeoutStopSec`, "
+        "compose `stop_grace_period`).",
     )
     env: Literal["development", "production"] = Field(
         default="development",
@@ -461,6 +476,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'dockyard.db').resolve()}"
+
+    @property
+    def resolved_replica_url(self) -> str:
+        """How peers reach this replica: `replica_url`, else derived from `host`/`port`."""
+        if self.replica_url:
+            return self.replica_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     @cached_property
     def resolved_docker_host(self) -> str:

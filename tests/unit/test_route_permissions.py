@@ -24,6 +24,7 @@ PUBLIC = {
     ("GET", "/metrics"),  # Prometheus: token-protected (DOCKYARD_METRICS_TOKEN), 404 when unset
     ("POST", "/api/v1/agent/enroll"),  # agents: the one-time enrollment token; rate limited
     ("WS", "/api/v1/agent/ws"),  # agents: the node credential in the first message (hello)
+    ("WS", "/api/v1/agent/relay/{node_id}"),  # peer replicas: HMAC of the shared secret key
 }
 
 

@@ -23,6 +23,15 @@ export function useMe(enabled = true) {
   });
 }
 
+/** The server replicas (scale-out); one row for a single `dockyard serve`. */
+export function useSystemReplicas() {
+  return useQuery({
+    queryKey: ["system", "replicas"] as const,
+    queryFn: ({ signal }) => call(api.GET("/api/v1/system/replicas", { signal })),
+    refetchInterval: 15_000,
+  });
+}
+
 export function useSystemInfo() {
   return useQuery({
     queryKey: queryKeys.systemInfo,

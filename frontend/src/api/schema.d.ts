@@ -2928,6 +2928,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/system/replicas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * System Replicas
+         * @description The server replicas of this installation (scale-out), live or recently gone, with
+         *     the agents each holds.
+         */
+        get: operations["system_replicas_api_v1_system_replicas_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/templates": {
         parameters: {
             query?: never;
@@ -3513,6 +3534,11 @@ export interface components {
             last_seen: string | null;
             /** Remote Addr */
             remote_addr: string | null;
+            /**
+             * Replica
+             * @description The server replica holding the agent's connection (scale-out), if online.
+             */
+            replica?: string | null;
             /** Version */
             version: string | null;
         };
@@ -6727,6 +6753,55 @@ export interface components {
             /** Path */
             path: string;
         };
+        /** ReplicaList */
+        ReplicaList: {
+            /** Items */
+            items: components["schemas"]["ReplicaOut"][];
+        };
+        /**
+         * ReplicaOut
+         * @description A `dockyard serve` process of this installation.
+         */
+        ReplicaOut: {
+            /**
+             * Agents
+             * @description Agents connected to it now.
+             */
+            agents: number;
+            /**
+             * Alive
+             * @description Heartbeated within the last 15 s.
+             */
+            alive: boolean;
+            /**
+             * Current
+             * @description The replica answering this request.
+             */
+            current: boolean;
+            /**
+             * Heartbeat At
+             * Format: date-time
+             */
+            heartbeat_at: string;
+            /** Hostname */
+            hostname: string;
+            /** Id */
+            id: string;
+            /** Pid */
+            pid: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Url
+             * @description How its peers reach it (`DOCKYARD_REPLICA_URL`).
+             */
+            url: string;
+            /** Version */
+            version: string;
+        };
         /** RestoreRequest */
         RestoreRequest: {
             /**
@@ -7557,6 +7632,11 @@ export interface components {
             hostname: string;
             /** Python */
             python: string;
+            /**
+             * Replica
+             * @description This server replica's id (see /api/v1/system/replicas).
+             */
+            replica?: string | null;
             /**
              * Started At
              * Format: date-time
@@ -15877,6 +15957,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SystemInfo"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    system_replicas_api_v1_system_replicas_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplicaList"];
                 };
             };
             /** @description Not authenticated */

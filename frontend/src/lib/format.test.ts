@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatCount, formatDateTime, formatRelative, formatUtc, orDash } from "./format";
+import { formatBytes, formatCount, formatDateTime, formatRelative, formatUtc, orDash, replicaLabel } from "./format";
 
 describe("formatBytes", () => {
   it.each<[number | null | undefined, string]>([
@@ -45,5 +45,14 @@ describe("other formatters", () => {
     expect(formatRelative("2025-01-15T09:00:00Z", now)).toBe("3 h ago");
     expect(formatRelative("2025-01-13T12:00:00Z", now)).toBe("2 d ago");
     expect(formatRelative(null, now)).toBe("never");
+  });
+});
+
+describe("replicaLabel", () => {
+  it("shows a replica as host:pid", () => {
+    expect(replicaLabel("server@web-1:4242:ab12cd34")).toBe("web-1:4242");
+    expect(replicaLabel("odd-id")).toBe("odd-id");
+    expect(replicaLabel(null)).toBe("—");
+    expect(replicaLabel("")).toBe("—");
   });
 });

@@ -77,3 +77,12 @@ export function formatUptime(iso: string | null | undefined, now: number = Date.
 export function orDash(v: string | number | null | undefined): string {
   return v === null || v === undefined || v === "" ? "—" : String(v);
 }
+
+/** A server replica's id (`server@host:pid:random`) as people read it: `host:pid`. */
+export function replicaLabel(id: string | null | undefined): string {
+  if (!id) return "—";
+  const at = id.indexOf("@");
+  const rest = at >= 0 ? id.slice(at + 1) : id;
+  const parts = rest.split(":");
+  return parts.length >= 2 ? `${parts[0]}:${parts[1]}` : rest;
+}

@@ -11,7 +11,7 @@ import {
 } from "lucide-react";
 import { Link } from "react-router";
 import { useDashboardPrefs, type WidgetId } from "@/api/alerts";
-import { useNodes, useSystemInfo } from "@/api/queries";
+import { useNodes, useSystemInfo, useSystemReplicas } from "@/api/queries";
 import type { Node } from "@/api/types";
 import {
   ActivityFeedCard,
@@ -33,7 +33,7 @@ import { NodeStatusPill } from "@/components/Pills";
 import { StatCard } from "@/components/StatCard";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
-import { formatBytes, formatCount, formatDateTime, formatUptime, formatUtc } from "@/lib/format";
+import { formatBytes, formatCount, formatDateTime, formatUptime, formatUtc, replicaLabel } from "@/lib/format";
 import { usePageTitle } from "@/lib/pageTitle";
 import { useCan } from "@/lib/permissions";
 
@@ -61,8 +61,18 @@ function StatsGrid({ node, loading }: { node?: Node; loading?: boolean }) {
   );
 }
 
+/** "1" for one server; with replicas, how many are live and which one answers. */
+function replicasText(items: { alive: boolean; current: boolean; id: string }[] | undefined): string {
+  if (!items) return "—";
+  const live = items.filter((r) => r.alive);
+  const current = items.find((r) => r.current);
+  if (live.length <= 1) return String(Math.max(1, live.length));
+  return `${live.length} live · this page from ${replicaLabel(current?.id)}`;
+}
+
 function ServerCard() {
   const info = useSystemInfo();
+  const replicas = useSystemReplicas();
   return (
     <Card>
       <CardHeader>
@@ -86,6 +96,15 @@ function ServerCard() {
               { label: "Hostname", value: info.data.hostname, mono: true },
               { label: "Database", value: info.data.database === "postgresql" ? "PostgreSQL" : "SQLite" },
               { label: "Python", value: info.data.python, mono: true },
+              {
+                label: "Replicas",
+                value: replicasText(replicas.data?.items),
+                title: replicas.data?.items
+                  .filter((r) => r.alive)
+                  .map((r) => `${replicaLabel(r.id)} (${r.url}): ${r.agents} agents`)
+                  .join("\n"),
+                testId: "system-replicas",
+              },
               {
                 label: "Uptime",
                 value: formatUptime(info.data.started_at),

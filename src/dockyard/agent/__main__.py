@@ -28,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         "host's Docker engine. Exit codes: 0 stopped, 1 failure, 2 bad configuration, "
         "3 rejected by the server (not retried).",
     )
-    parser.add_argument("--server", default=env("DOCKYARD_AGENT_SERVER"))
+    parser.add_argument(
+        "--server",
+        action="append",
+        help="Server URL; repeat it (or separate by commas) for several replicas, tried in "
+        "turn. Default: DOCKYARD_AGENT_SERVER.",
+    )
     parser.add_argument("--token", default=env("DOCKYARD_AGENT_TOKEN"))
     parser.add_argument(
         "--docker-host", default=env("DOCKYARD_AGENT_DOCKER_HOST", DEFAULT_DOCKER_HOST)
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     options = AgentOptions(
         data_dir=Path(args.data_dir),
-        server=args.server,
+        server=",".join(args.server) if args.server else os.environ.get("DOCKYARD_AGENT_SERVER"),
         token=args.token,
         docker_host=args.docker_host,
         allowed_bind_roots=list(args.allowed_bind_root),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -78,7 +79,7 @@ class AgentConfigError(Exception):
 @dataclass
 class AgentOptions:
     data_dir: Path
-    server: str | None = None
+    server: str | None = None  # one URL, or several separated by commas (server replicas)
     token: str | None = None
     docker_host: str = "unix:///var/run/docker.sock"
     allowed_bind_roots: list[str] = field(default_factory=list)
@@ -89,10 +90,15 @@ class AgentOptions:
 
 @dataclass
 class StoredCredential:
-    server: str
+    server: str  # the first of `servers` (what older agents stored)
     node_id: int
     credential: str
     fingerprint: str | None = None
+    servers: list[str] = field(default_factory=list)
+
+    def urls(self) -> list[str]:
+        """The server URLs to try, in order."""
+        return self.servers or [self.server]
 
     @classmethod
     def load(cls, data_dir: Path) -> StoredCredential | None:
@@ -109,6 +115,7 @@ class StoredCredential:
                 node_id=int(doc["node_id"]),
                 credential=str(doc["credential"]),
                 fingerprint=doc.get("fingerprint") or None,
+                servers=[str(url) for url in doc.get("servers") or []],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AgentConfigError(f"{path} is not a valid agent credential file") from exc
@@ -119,6 +126,7 @@ class StoredCredential:
             "node_id": self.node_id,
             "credential": self.credential,
             "fingerprint": self.fingerprint,
+            "servers": self.urls(),
         }
         atomic_write(data_dir / CREDENTIAL_FILE, json.dumps(doc, indent=2) + "\n", mode=0o600)
 
@@ -141,6 +149,19 @@ def normalize_server(server: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AgentConfigError(f"--server must be an http:// or https:// URL, not {server!r}")
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def split_servers(value: str) -> list[str]:
+    """`--server` values: one URL or several separated by commas, normalized, no repeats."""
+    urls: list[str] = []
+    for part in value.split(","):
+        if part.strip():
+            url = normalize_server(part)
+            if url not in urls:
+                urls.append(url)
+    if not urls:
+        raise AgentConfigError("--server names no URL")
+    return urls
 
 
 def ws_url(server: str) -> str:
@@ -187,7 +208,7 @@ async def enroll(options: AgentOptions) -> StoredCredential:
             f"no credential in {options.data_dir / CREDENTIAL_FILE}: "
             "enroll first with --server URL --token TOKEN"
         )
-    server = normalize_server(options.server)
+    servers = split_servers(options.server)
     token, fingerprint = split_token(options.token)
     body = {
         "token": token,
@@ -195,7 +216,14 @@ async def enroll(options: AgentOptions) -> StoredCredential:
         "docker_host": options.docker_host,
         "hostname": options.hostname,
     }
-    status, doc = await _post_json(server, p.ENROLL_PATH, body, fingerprint)
+    # Any replica enrolls; one that cannot be reached hands over to the next.
+    for index, server in enumerate(servers):
+        try:
+            status, doc = await _post_json(server, p.ENROLL_PATH, body, fingerprint)
+            break
+        except (OSError, ConnectionError, TimeoutError, ssl.SSLError):
+            if index == len(servers) - 1:
+                raise
     if status in (400, 401, 403, 404, 409, 410, 422):
         raise AgentRejectedError(f"enrollment refused ({status}): {_error_message(doc)}")
     if status not in (200, 201):
@@ -208,7 +236,9 @@ async def enroll(options: AgentOptions) -> StoredCredential:
     pin = fingerprint
     if pin is None and urlsplit(server).scheme == "https":
         pin = doc.get("server_fingerprint") or None  # seen over a CA-verified connection
-    return StoredCredential(server=server, node_id=node_id, credential=credential, fingerprint=pin)
+    return StoredCredential(
+        server=servers[0], node_id=node_id, credential=credential, fingerprint=pin, servers=servers
+    )
 
 
 async def _post_json(
@@ -305,6 +335,8 @@ class Agent:
         self._stopping = asyncio.Event()
         self._ws: ClientConnection | None = None
         self.sessions = 0  # completed handshakes (tests and logs)
+        self.server_index = 0  # which of the credential's URLs the next session dials
+        self.last_close_code: int | None = None
         self._stop_task: asyncio.Future[None] | None = None
         self.collect: Callable[[Any], Awaitable[Any]] | None = None
 
@@ -338,6 +370,11 @@ class Agent:
                     stored = enrolled
             if stored is None:
                 return EXIT_OK  # stopped while enrolling
+            if self.options.server:  # the URLs given now win (a replica added or moved)
+                urls = split_servers(self.options.server)
+                if urls != stored.urls():
+                    stored = dataclasses.replace(stored, server=urls[0], servers=urls)
+                    stored.save(self.options.data_dir)
             self.credential = stored
         except AgentConfigError as exc:
             log.error("%s", exc)
@@ -374,9 +411,12 @@ class Agent:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _connect_loop(self) -> int:
+        """Sessions until stopped: after a lost one the next URL is dialled; the backoff
+        steps once per round of every URL; a server restarting (1012) is left at once."""
         attempt = 0
         while not self._stopping.is_set():
             started = time.monotonic()
+            self.last_close_code = None
             try:
                 await self._session()
             except AgentRejectedError as exc:
@@ -397,11 +437,16 @@ class Agent:
                 log.exception("the session failed unexpectedly")
             if self._stopping.is_set():
                 break
+            urls = self.credential.urls() if self.credential is not None else [""]
+            self.server_index = (self.server_index + 1) % len(urls)
             if time.monotonic() - started > STABLE_SESSION_S:
                 attempt = 0
-            delay = _backoff(attempt)
-            attempt += 1
-            log.info("reconnecting in %.1f s", delay)
+            if self.last_close_code == p.CLOSE_SERVICE_RESTART:
+                delay = random.uniform(0.1, 0.5)  # noqa: S311 - jitter: not all at once
+            else:
+                delay = _backoff(attempt // len(urls))
+                attempt += 1
+            log.info("reconnecting to %s in %.1f s", urls[self.server_index], delay)
             await self._sleep(delay)
         return EXIT_OK
 
@@ -410,10 +455,12 @@ class Agent:
     async def _session(self) -> None:
         cred = self.credential
         assert cred is not None
-        ctx = ssl_context(cred.server, cred.fingerprint)
+        urls = cred.urls()
+        server = urls[self.server_index % len(urls)]
+        ctx = ssl_context(server, cred.fingerprint)
         try:
             ws = await connect(
-                ws_url(cred.server),
+                ws_url(server),
                 ssl=ctx,
                 max_size=p.MAX_FRAME_BYTES,
                 ping_interval=None,  # liveness is ours: heartbeats + pings per heartbeat_s
@@ -432,17 +479,20 @@ class Agent:
         try:
             if ctx is not None:
                 check_pin(ws.transport.get_extra_info("ssl_object"), cred.fingerprint)
-            await self._handshake_and_serve(ws, cred)
+            await self._handshake_and_serve(ws, cred, server)
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
             if rcvd is not None and rcvd.code == p.CLOSE_POLICY_VIOLATION:
                 raise AgentRejectedError(rcvd.reason or "policy violation") from exc
             raise
         finally:
+            self.last_close_code = ws.close_code
             self._ws = None
             await ws.close()
 
-    async def _handshake_and_serve(self, ws: ClientConnection, cred: StoredCredential) -> None:
+    async def _handshake_and_serve(
+        self, ws: ClientConnection, cred: StoredCredential, server: str
+    ) -> None:
         hello = p.Hello(
             credential=cred.credential,
             agent_version=agent_version(),
@@ -462,7 +512,7 @@ class Agent:
         with contextlib.suppress(AttributeError):
             ws.protocol.max_size = msg.max_frame_bytes  # type: ignore[attr-defined]
         self.sessions += 1
-        log.info("connected to %s as node %s", cred.server, msg.node_id)
+        log.info("connected to %s as node %s", server, msg.node_id)
         session = _Session(self, ws, msg)
         await session.serve()
 
@@ -610,7 +660,7 @@ class _Session:
     async def _rotate(self, msg: p.Rotate) -> None:
         cred = self.agent.credential
         assert cred is not None
-        updated = StoredCredential(cred.server, cred.node_id, msg.credential, cred.fingerprint)
+        updated = dataclasses.replace(cred, credential=msg.credential)
         updated.save(self.agent.options.data_dir)
         self.agent.credential = updated
         log.info("credential rotated")

@@ -1,11 +1,15 @@
-"""The server's registry of connected agents: their WebSockets, tunnels and liveness.
+"""The registry of agents: their WebSockets, tunnels, liveness, and relays across replicas.
 
-Every agent node is reached through a Unix socket the hub listens on: any Docker client
-(docker-py, the state watcher, a Celery worker on the same host) connects to
-`socket_url(node_id)` and the hub turns each accepted connection into one stream of the
+Every agent node is reached through a Unix socket the hub of each Dockyard process (every
+`serve` replica, worker and beat) listens on for itself: a Docker client (docker-py, the
+state watcher, a job) connects to `socket_url(node_id)` (what `agent://node-<id>`
+resolves to in this process, see `dockyard.engine.addresses`). When this process holds the
+agent's WebSocket, the hub turns each accepted connection into one stream of the
 agent's WebSocket (`dockyard.agent.mux`), which the agent connects to its own engine.
 While the agent is offline the hub answers such a client at once with an HTTP 503 saying
-so, so every action on the node fails fast with a clear error.
+so, so every action on the node fails fast with a clear error. When another server replica
+holds it (`nodes.agent_replica`, kept current by presence events and a periodic read), the
+connection is relayed to that replica (`dockyard.agent.relay`).
 
 The WebSocket side (`serve`) follows docs/agent-protocol.md: hello within 10 s with a valid
 credential or close 1008; one live session per node (a newer one replaces the older);
@@ -17,7 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import os
+import shutil
+import ssl
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,6 +44,7 @@ from dockyard.agent.protocol import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
+    CLOSE_SERVICE_RESTART,
     CLOSE_TOO_BIG,
     HELLO_TIMEOUT_S,
     MAX_CHUNK,
@@ -59,9 +69,26 @@ from dockyard.agent.protocol import (
     encode,
     parse_agent_message,
 )
+from dockyard.agent.relay import (
+    CLOSE_OFFLINE,
+    CLOSE_UNAVAILABLE,
+    RELAY_HEADER,
+    RelayRefusedError,
+    check_relay_token,
+    relay_client,
+    relay_token,
+    serve_relay,
+)
+from dockyard.engine.addresses import (
+    add_agent_socket_dir,
+    agent_host,
+    agent_socket_path,
+    remove_agent_socket_dir,
+)
 from dockyard.kit.clock import utcnow
 from dockyard.metrics.ingest import MetricsIngest
 from dockyard.settings import Settings
+from dockyard.system import replicas
 
 if TYPE_CHECKING:
     from dockyard.runtime import Runtime
@@ -69,6 +96,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 LAST_SEEN_PERSIST_S = 30.0
+PRESENCE_EVENT = "agent.presence"
+PRESENCE_REFRESH_S = 5.0
+FAILOVER_WAIT_S = 10.0
 TUNNEL_ERROR_HEADER = "X-Dockyard-Tunnel-Error"  # node_offline | engine_unavailable
 # Reading the request of a client we answer ourselves (offline node): bounded in size/time.
 _REQUEST_READ_TIMEOUT_S = 2.0
@@ -85,6 +115,19 @@ class AgentSessionInfo(BaseModel):
     remote_addr: str | None = None
     docker_host: str | None = None  # the agent's own engine URL, as it reports it
     hostname: str | None = None
+    replica: str | None = None  # the server replica holding its WebSocket
+
+
+@dataclass
+class _Presence:
+    """An agent connected to another server replica, as this process last heard."""
+
+    replica: str
+    connected_at: datetime | None
+    agent_version: str | None = None
+    docker_host: str | None = None
+    hostname: str | None = None
+    heard_at: datetime = field(default_factory=utcnow)
 
 
 class AgentAuthError(Exception):
@@ -153,6 +196,12 @@ class AgentHub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._metrics = MetricsIngest()
+        self._socket_dir: Path | None = None
+        self.replica_id: str | None = None  # set when this process accepts agents (serve)
+        self._remote: dict[int, _Presence] = {}
+        self._replicas: dict[str, str] = {}  # live replica id -> url
+        self._unreachable: dict[str, float] = {}  # replica id -> when a relay to it failed
+        self._presence_epoch = 0  # bumped by every presence event (see `refresh`)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
@@ -166,11 +215,11 @@ class AgentHub:
     # ---------------------------------------------------------------- public interface
 
     def socket_path(self, node_id: int) -> Path:
-        """Where the hub listens for Docker clients of node `node_id`."""
-        return Path(self.settings.data_dir) / "agents" / f"node-{node_id}.sock"
+        """Where this process's hub listens for Docker clients of node `node_id`."""
+        return agent_socket_path(node_id, self._socket_dir)
 
     def socket_url(self, node_id: int) -> str:
-        """The Docker host URL Dockyard uses for an agent node (stored as `nodes.docker_host`)."""
+        """The Docker host URL `agent://node-<id>` resolves to in this process."""
         return f"unix://{self.socket_path(node_id)}"
 
     def _live(self, node_id: int) -> _Session | None:
@@ -182,15 +231,39 @@ class AgentHub:
             return None
         return session
 
+    def _remote_owner(self, node_id: int) -> tuple[str, str] | None:
+        """(replica id, url) of the live replica holding the node's agent, if not this one."""
+        presence = self._remote.get(node_id)
+        if presence is None or presence.replica == self.replica_id:
+            return None
+        failed = self._unreachable.get(presence.replica)
+        if failed is not None and time.monotonic() - failed < replicas.STALE_S:
+            return None  # it did not answer: dead, its heartbeat not stale yet
+        url = self._replicas.get(presence.replica)
+        return (presence.replica, url) if url else None
+
     def is_online(self, node_id: int) -> bool:
-        """True while the node's agent is connected and has been heard within 2 heartbeats."""
-        return self._live(node_id) is not None
+        """True while the node's agent is connected (here, heard within 2 heartbeats, or
+        to another live server replica)."""
+        return self._live(node_id) is not None or self._remote_owner(node_id) is not None
 
     def session_info(self, node_id: int) -> AgentSessionInfo | None:
         """The connected agent's session, or None when it is offline."""
         session = self._live(node_id)
         if session is None:
-            return None
+            owner = self._remote_owner(node_id)
+            presence = self._remote.get(node_id)
+            if owner is None or presence is None:
+                return None
+            return AgentSessionInfo(
+                node_id=node_id,
+                agent_version=presence.agent_version or "",
+                connected_at=presence.connected_at or presence.heard_at,
+                last_seen=presence.heard_at,
+                docker_host=presence.docker_host,
+                hostname=presence.hostname,
+                replica=owner[0],
+            )
         return AgentSessionInfo(
             node_id=node_id,
             agent_version=session.hello.agent_version,
@@ -199,6 +272,7 @@ class AgentHub:
             remote_addr=session.remote_addr,
             docker_host=session.hello.docker_host or None,
             hostname=session.hello.hostname or None,
+            replica=self.replica_id,
         )
 
     def listening_ports(self, node_id: int) -> set[int] | None:
@@ -226,45 +300,202 @@ class AgentHub:
         return True
 
     async def close(self) -> None:
-        """Close every agent connection and tunnel listener."""
+        """Close every agent connection (1012: reconnect, to another replica if there is one)
+        and tunnel listener; give up this replica's registration."""
         self._closing = True
+        sessions = [e.session for e in self._nodes.values() if e.session is not None]
+        for session in sessions:
+            session.end(CLOSE_SERVICE_RESTART, "server shutting down")
         for node_id in list(self._nodes):
-            entry = self._nodes[node_id]
-            if entry.session is not None:
-                entry.session.end(CLOSE_GOING_AWAY, "server shutting down")
-            await self._stop_listener(node_id, entry)
+            await self._stop_listener(node_id, self._nodes[node_id])
         self._nodes.clear()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runtime is not None and self.replica_id is not None:
+            with contextlib.suppress(Exception):
+                await self._release_all()
+                await replicas.deregister(self._runtime.db, self.replica_id)
+        if self._socket_dir is not None:
+            remove_agent_socket_dir(self._socket_dir)
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     # ---------------------------------------------------------------- node registry
 
-    async def start(self, runtime: Runtime) -> None:
-        """Listen for every agent node (the server process only)."""
+    async def start(self, runtime: Runtime, *, accept_agents: bool) -> None:
+        """Listen on this process's tunnel socket of every agent node.
+
+        `accept_agents` (a `serve` replica): also register as a replica and run the
+        sessions' housekeeping. Other processes (worker, beat) only relay."""
+        self._runtime = runtime
+        self._socket_dir = _make_socket_dir(Path(self.settings.data_dir))
+        add_agent_socket_dir(self._socket_dir)
+        if accept_agents:
+            self.replica_id = runtime.runner_id
+            await replicas.register(runtime.db, self.replica_id, self.settings.resolved_replica_url)
+            self._metrics.runtime = runtime
+            self._spawn(self._metrics.run(), "agent-metrics-ingest")
+            self._spawn(self._last_seen_loop(), "agent-last-seen")
+            self._spawn(self._watchdog(), "agent-watchdog")
+            self._spawn(self._replica_heartbeat(), "replica-heartbeat")
+        await self.refresh()
+        self._spawn(self._refresh_loop(), "agent-presence-refresh")
+        self._spawn(self._follow_presence(), "agent-presence-events")
+
+    # ---------------------------------------------------------------- presence across replicas
+
+    async def refresh(self) -> None:
+        """Re-read agent nodes, their owners and the live replicas from the database: new
+        nodes get listeners, deleted ones lose them."""
         from dockyard.nodes import repository
 
-        self._runtime = runtime
-        self._metrics.runtime = runtime
-        self._spawn(self._metrics.run(), "agent-metrics-ingest")
-        self._spawn(self._last_seen_loop(), "agent-last-seen")
-        self._spawn(self._watchdog(), "agent-watchdog")
-        folder = Path(self.settings.data_dir) / "agents"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        folder.chmod(0o700)
-        async with runtime.db.session() as session:
+        runtime = self._runtime
+        if runtime is None:
+            return
+        epoch = self._presence_epoch
+        live = await replicas.alive(runtime.db)
+        async with runtime.db.read_session() as session:
             nodes = await repository.list_agents(session)
-            # The data dir moved (restore on another path): the tunnels moved with it.
-            moved = [n for n in nodes if n.docker_host != self.socket_url(n.id)]
-            for node in moved:
-                node.docker_host = self.socket_url(node.id)
-            if moved:
-                await session.commit()
+        self._replicas = live
+        remote: dict[int, _Presence] = {}
         for node in nodes:
-            await self.add_node(node.id, node.name, node.last_seen)
-        for node in moved:
-            await runtime.state.add_node(node.id, node.docker_host, kind="agent")
+            if node.agent_replica and node.agent_replica != self.replica_id:
+                remote[node.id] = _Presence(
+                    replica=node.agent_replica,
+                    connected_at=node.agent_connected_at,
+                    agent_version=node.agent_version,
+                    docker_host=node.agent_docker_host,
+                    hostname=node.agent_hostname,
+                )
+        if epoch == self._presence_epoch:  # else an event is newer than what was read
+            self._remote = remote
+        known = {node.id for node in nodes}
+        for node in nodes:
+            entry = self._nodes.get(node.id)
+            if entry is None or entry.server is None:
+                await self.add_node(node.id, node.name, node.last_seen)
+            await self._sync_watcher(node.id)
+        for node_id in [n for n in self._nodes if n not in known]:
+            entry = self._nodes[node_id]
+            if entry.session is None:  # deleted by another process
+                await self.remove_node(node_id)
+                await runtime.state.remove_node(node_id)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH_S)
+            try:
+                await self.refresh()
+            except Exception as exc:  # the database being away must not end the loop
+                log.warning("agent_presence_refresh_failed", error=str(exc)[:200])
+
+    async def _replica_heartbeat(self) -> None:
+        assert self._runtime is not None
+        assert self.replica_id is not None
+        while True:
+            await asyncio.sleep(replicas.HEARTBEAT_S)
+            try:
+                await replicas.heartbeat(
+                    self._runtime.db, self.replica_id, self.settings.resolved_replica_url
+                )
+            except Exception as exc:
+                log.warning("replica_heartbeat_failed", error=str(exc)[:200])
+
+    async def _follow_presence(self) -> None:
+        """Apply other replicas' `agent.presence` events at once (the refresh catches up
+        on any missed)."""
+        assert self._runtime is not None
+        async with self._runtime.events.subscribe() as subscription:
+            while True:
+                event = await subscription.get()
+                if event.type != PRESENCE_EVENT or event.origin is None:
+                    continue
+                data = event.data
+                try:
+                    node_id, replica = int(data["node_id"]), str(data["replica"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if replica == self.replica_id:
+                    continue
+                self._presence_epoch += 1
+                if data.get("online"):
+                    self._unreachable.pop(replica, None)
+                    self._remote[node_id] = _Presence(
+                        replica=replica,
+                        connected_at=utcnow(),
+                        agent_version=data.get("agent_version"),
+                        docker_host=data.get("docker_host"),
+                        hostname=data.get("hostname"),
+                    )
+                    if replica not in self._replicas and data.get("replica_url"):
+                        self._replicas[replica] = str(data["replica_url"])
+                else:
+                    current = self._remote.get(node_id)
+                    if current is None or current.replica != replica:
+                        continue
+                    del self._remote[node_id]
+                await self._sync_watcher(node_id, restart=True)
+
+    async def _sync_watcher(self, node_id: int, *, restart: bool = False) -> None:
+        """The node's state watcher takes pushes while its agent is connected here or
+        nowhere (idle), and follows the engine through the tunnel while another replica
+        holds the agent. `restart`: a follower waiting out its backoff reconnects now."""
+        runtime = self._runtime
+        if runtime is None or self._closing:
+            return
+        follow = self._live(node_id) is None and self._remote_owner(node_id) is not None
+        watcher = await runtime.state.add_node(node_id, agent_host(node_id), push=not follow)
+        if restart and follow and not watcher.connected:
+            await runtime.state.restart_node(node_id)
+
+    async def _claim(self, node_id: int, hello: Hello) -> None:
+        """Record that this replica holds the node's agent, and tell the other processes."""
+        from dockyard.nodes import repository
+
+        assert self._runtime is not None
+        now = utcnow()
+        try:
+            async with self._runtime.db.session() as session:
+                await repository.set_agent_replica(session, node_id, self.replica_id, now)
+                await session.commit()
+        except Exception as exc:  # peers learn it from the event and the next refresh
+            log.warning("agent_claim_not_saved", node_id=node_id, error=str(exc)[:200])
+        self._runtime.events.publish(
+            PRESENCE_EVENT,
+            {
+                "node_id": node_id,
+                "replica": self.replica_id,
+                "replica_url": self.settings.resolved_replica_url,
+                "online": True,
+                "agent_version": hello.agent_version,
+                "docker_host": hello.docker_host or None,
+                "hostname": hello.hostname or None,
+            },
+        )
+
+    async def _release(self, node_id: int) -> None:
+        """This replica no longer holds the node's agent (unless another already claimed)."""
+        from dockyard.nodes import repository
+
+        assert self._runtime is not None
+        try:
+            async with self._runtime.db.session() as session:
+                await repository.clear_agent_replica(session, node_id, self.replica_id)
+                await session.commit()
+        except Exception as exc:
+            log.warning("agent_release_not_saved", node_id=node_id, error=str(exc)[:200])
+        self._runtime.events.publish(
+            PRESENCE_EVENT, {"node_id": node_id, "replica": self.replica_id, "online": False}
+        )
+
+    async def _release_all(self) -> None:
+        from dockyard.nodes import repository
+
+        assert self._runtime is not None
+        async with self._runtime.db.session() as session:
+            await repository.clear_agent_replica(session, None, self.replica_id)
+            await session.commit()
 
     async def add_node(self, node_id: int, name: str, last_seen: datetime | None) -> None:
         """Start the node's tunnel listener (idempotent)."""
@@ -381,6 +612,8 @@ class AgentHub:
         previous, entry.session = entry.session, session
         if previous is not None:
             previous.end(CLOSE_NORMAL, REASON_REPLACED)
+        self._remote.pop(node_id, None)
+        await self._claim(node_id, hello)
         log.info(
             "agent_connected",
             node_id=node_id,
@@ -505,7 +738,7 @@ class AgentHub:
     async def _watcher(self, node_id: int) -> Any:
         if self._runtime is None:
             return None
-        return await self._runtime.state.add_node(node_id, self.socket_url(node_id), kind="agent")
+        return await self._runtime.state.add_node(node_id, agent_host(node_id), push=True)
 
     async def _read_loop(self, session: _Session, watcher: Any) -> None:
         ws = session.ws
@@ -615,12 +848,14 @@ class AgentHub:
         if entry is None or entry.session is not session:
             return  # replaced by a newer session (or the node is gone)
         entry.session = None
-        last_seen = session.last_seen()
+        last_seen = entry.last_seen = session.last_seen()
         log.info("agent_disconnected", node_id=node_id, reason=session.end_reason)
         if self._runtime is not None and not self._closing:
             watcher = self._runtime.state.watcher(node_id)
             if watcher is not None and watcher.push:
                 watcher.source_lost(f"the agent disconnected: {session.end_reason}")
+            await self._release(node_id)
+            await self._sync_watcher(node_id)
         await self._persist_last_seen({node_id: last_seen})
 
     # ---------------------------------------------------------------- the tunnel
@@ -632,24 +867,118 @@ class AgentHub:
         try:
             session = self._live(node_id)
             if session is None:
+                owner = self._remote_owner(node_id)
+                if owner is not None:
+                    await self._relay(node_id, owner, reader, writer)
+                    return
                 await _answer(reader, writer, self._offline_message(node_id), "node_offline")
                 return
-            try:
-                stream = await session.mux.open_stream()
-            except StreamOpenError as exc:
-                if self._live(node_id) is None:  # the agent went away meanwhile
-                    message, kind = self._offline_message(node_id), "node_offline"
-                else:
-                    message, kind = f"Node {self._name(node_id)}: {exc}", "engine_unavailable"
-                await _answer(reader, writer, message, kind)
-                return
-            await _pipe(reader, writer, stream)
+            await self._pipe_to_session(node_id, session, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _pipe_to_session(
+        self,
+        node_id: int,
+        session: _Session,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """A stream of the agent's WebSocket held here, piped to the client."""
+        try:
+            stream = await session.mux.open_stream()
+        except StreamOpenError as exc:
+            if self._live(node_id) is None:  # the agent went away meanwhile
+                message, kind = self._offline_message(node_id), "node_offline"
+            else:
+                message, kind = f"Node {self._name(node_id)}: {exc}", "engine_unavailable"
+            await _answer(reader, writer, message, kind)
+            return
+        await _pipe(reader, writer, stream)
+
+    async def _relay(
+        self,
+        node_id: int,
+        owner: tuple[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Pipe a client through the replica holding the agent, or answer 503 if it can't.
+
+        When that replica does not answer (it died), the agent is on its way to another
+        one: wait up to `FAILOVER_WAIT_S` for it to show up (here or on a peer) before
+        answering that the node is offline, so a job in flight survives a replica's death."""
+        assert self._runtime is not None
+        deadline = time.monotonic() + FAILOVER_WAIT_S
+        tried: set[str] = set()
+        target: tuple[str, str] | None = owner
+        while target is not None:
+            tried.add(target[0])
+            token = relay_token(self._runtime.auth.secret, node_id)
+            try:
+                await relay_client(target[1], node_id, token, reader, writer, self._relay_ssl())
+                return
+            except RelayRefusedError as exc:
+                if exc.kind == "unavailable":
+                    message = f"Node {self._name(node_id)}: {exc}"
+                    await _answer(reader, writer, message, "engine_unavailable")
+                    return
+                if exc.kind == "offline":  # the owner's own message names the node
+                    self._drop_presence(node_id, target[0])
+                    await _answer(reader, writer, str(exc), "node_offline")
+                    return
+                log.warning("agent_relay_replica_gone", node_id=node_id, replica=target[0])
+                self._unreachable[target[0]] = time.monotonic()
+                gone = f"Node {self._name(node_id)} is offline: {exc}."
+            target = None
+            while time.monotonic() < deadline:
+                session = self._live(node_id)
+                if session is not None:  # it came back here
+                    await self._pipe_to_session(node_id, session, reader, writer)
+                    return
+                moved = self._remote_owner(node_id)
+                if moved is not None and moved[0] not in tried:
+                    target = moved
+                    break
+                await asyncio.sleep(0.2)
+        await _answer(reader, writer, gone, "node_offline")
+
+    def _drop_presence(self, node_id: int, replica: str) -> None:
+        presence = self._remote.get(node_id)
+        if presence is not None and presence.replica == replica:
+            del self._remote[node_id]  # until an event or the refresh says otherwise
+
+    def _relay_ssl(self) -> ssl.SSLContext:
+        """Peers over https: the system CAs, plus this installation's own certificate."""
+        context = ssl.create_default_context()
+        if self.settings.tls_cert:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                context.load_verify_locations(cafile=str(self.settings.tls_cert))
+        return context
+
+    async def serve_relay(self, ws: WebSocket, node_id: int) -> None:
+        """A peer replica's relay of one tunnel connection to an agent connected here."""
+        token = ws.headers.get(RELAY_HEADER, "")
+        if self._runtime is None or not check_relay_token(
+            self._runtime.auth.secret, node_id, token
+        ):
+            await ws.close(code=CLOSE_POLICY_VIOLATION)  # before accept: HTTP 403
+            return
+        await ws.accept()
+        session = self._live(node_id)
+        if session is None:
+            await _close(ws, CLOSE_OFFLINE, self._offline_message(node_id))
+            return
+        try:
+            stream = await session.mux.open_stream()
+        except StreamOpenError as exc:
+            await _close(ws, CLOSE_UNAVAILABLE, str(exc))
+            return
+        await serve_relay(ws, stream)
 
     def _name(self, node_id: int) -> str:
         entry = self._nodes.get(node_id)
@@ -664,6 +993,38 @@ class AgentHub:
             return f"Node {name} is offline: its agent has never connected."
         stamp = seen.replace(microsecond=0).isoformat().replace("+00:00", "Z")
         return f"Node {name} is offline: its agent was last seen {stamp}."
+
+
+def _make_socket_dir(data_dir: Path) -> Path:
+    """This hub's own folder of tunnel sockets (0700), `<data dir>/agents/<pid>.<n>` (or
+    under the temp dir when that path is too long for a socket); dead processes' are removed."""
+    parent = data_dir / "agents"
+    if len(str(parent.resolve())) > 80:
+        parent = Path(tempfile.gettempdir()) / f"dockyard-agents-{os.getuid()}"
+    parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    parent.chmod(0o700)
+    for child in parent.iterdir():
+        pid = child.name.partition(".")[0]
+        if child.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith("node-") and child.name.endswith(".sock"):
+            child.unlink(missing_ok=True)  # a previous version's shared sockets
+    for n in itertools.count():
+        folder = parent / f"{os.getpid()}.{n}"
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+            return folder
+    raise AssertionError("unreachable")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

@@ -40,6 +40,7 @@ CLOSE_PROTOCOL_ERROR = 1002  # invalid JSON, unknown type, schema violation, bad
 CLOSE_POLICY_VIOLATION = 1008  # invalid/revoked credential, authentication timeout (final)
 CLOSE_TOO_BIG = 1009  # a frame larger than max_frame_bytes
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_SERVICE_RESTART = 1012  # the server is going away: reconnect now (to another replica)
 
 # Close reasons the server uses with 1008 / 1000.
 REASON_INVALID_CREDENTIAL = "invalid credential"

@@ -1,7 +1,9 @@
-"""The agents' endpoints: enrollment (public, rate limited) and the agent WebSocket.
+"""The agents' endpoints: enrollment (public, rate limited), the agent WebSocket, and the
+relay other server replicas use to reach an agent connected to this one.
 
-Neither is reached by a user: `/enroll` is authenticated by the one-time enrollment token
-it carries, `/ws` by the node credential in the first message (see docs/agent-protocol.md).
+None is reached by a user: `/enroll` is authenticated by the one-time enrollment token
+it carries, `/ws` by the node credential in the first message (see docs/agent-protocol.md),
+`/relay/{node_id}` by an HMAC of the installation's secret key (`dockyard.agent.relay`).
 """
 
 from __future__ import annotations
@@ -46,3 +48,9 @@ async def agent_socket(websocket: WebSocket) -> None:
     runtime = websocket.app.state.runtime
     ip = client_ip(websocket, runtime.settings.trusted_proxies)
     await runtime.agents.serve(websocket, ip)
+
+
+@router.websocket("/relay/{node_id}")
+async def agent_relay(websocket: WebSocket, node_id: int) -> None:
+    """A peer replica's tunnel connection to node `node_id`'s agent, if it is connected here."""
+    await websocket.app.state.runtime.agents.serve_relay(websocket, node_id)

@@ -1,4 +1,5 @@
-"""`dockyard node ...` and `dockyard container ...`: the fleet from a terminal."""
+"""`dockyard node ...`, `dockyard container ...` and `dockyard replica ...`: the fleet and
+the server replicas from a terminal."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from dockyard.client.commands import (
 
 node_app = typer.Typer(help="Nodes and their agents.", no_args_is_help=True)
 container_app = typer.Typer(help="Containers on every node.", no_args_is_help=True)
+replica_app = typer.Typer(help="The server replicas (scale-out).", no_args_is_help=True)
 
 
 def _node(client: ApiClient, ref: str) -> dict[str, Any]:
@@ -223,6 +225,36 @@ def container_list(
                 c["status"] or c["state"],
                 c["image"],
                 c["service_name"] or "-",
+            )
+        )
+    print_table(rows)
+
+
+@replica_app.command("list")
+def replica_list(
+    server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The server replicas: how peers reach each, whether it is alive, its agents."""
+    client = api_client(server, token)
+    try:
+        items = client.get("/api/v1/system/replicas")["items"]
+    except ApiError as exc:
+        raise cli_error(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    rows = [("ID", "URL", "VERSION", "STATE", "AGENTS", "STARTED", "HEARTBEAT")]
+    for r in items:
+        state = ("alive" if r["alive"] else "gone") + (" (this one)" if r["current"] else "")
+        rows.append(
+            (
+                r["id"],
+                r["url"],
+                r["version"],
+                state,
+                str(r["agents"]),
+                r["started_at"],
+                r["heartbeat_at"],
             )
         )
     print_table(rows)

@@ -404,7 +404,7 @@ class TicketGate(PermissionDependency):
             log.warning("exec_origin_refused", origin=origin)
             await _close(ws, POLICY_VIOLATION, "origin not allowed")
             return None
-        grant = get_hub(ws).tickets.redeem(ws.query_params.get("ticket") or "")
+        grant = await get_hub(ws).tickets.redeem(ws.query_params.get("ticket") or "")
         if grant is None:
             await _close(ws, POLICY_VIOLATION, "invalid or expired ticket")
             return None

@@ -18,6 +18,7 @@ from docker.errors import APIError, DockerException, NotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
+from dockyard.engine.addresses import resolve
 from dockyard.engine.errors import (
     EngineNotFoundError,
     EngineRequestError,
@@ -78,7 +79,7 @@ class DockerEngine:
             if self._client is None:
                 # version="auto" negotiates with the daemon, so old and new engines both work.
                 self._client = docker.DockerClient(
-                    base_url=self.base_url, version="auto", timeout=int(self.timeout_s)
+                    base_url=resolve(self.base_url), version="auto", timeout=int(self.timeout_s)
                 )
             return self._client
 
@@ -337,7 +338,7 @@ class DockerEngine:
         """
         version = await self.call(lambda c: str(c.api.api_version))
         return docker.APIClient(
-            base_url=self.base_url, version=version, timeout=int(self.timeout_s)
+            base_url=resolve(self.base_url), version=version, timeout=int(self.timeout_s)
         )
 
     async def exec_run(

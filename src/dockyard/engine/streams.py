@@ -32,6 +32,7 @@ import structlog
 from docker.types import CancellableStream
 
 from dockyard.engine.adapter import _describe
+from dockyard.engine.addresses import resolve
 from dockyard.engine.errors import (
     EngineNotFoundError,
     EngineRequestError,
@@ -255,7 +256,9 @@ class _ClientPool:
         """A fresh client of its own (streams hold theirs for as long as they run)."""
         with self._lock:
             version = self._versions.get(base_url, "auto")
-        client = docker.APIClient(base_url=base_url, version=version, timeout=math.ceil(timeout_s))
+        client = docker.APIClient(
+            base_url=resolve(base_url), version=version, timeout=math.ceil(timeout_s)
+        )
         with self._lock:
             self._versions.setdefault(base_url, client.api_version)
         return client

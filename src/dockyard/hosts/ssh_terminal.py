@@ -101,7 +101,7 @@ async def _authenticate(ws: WebSocket, runtime: Runtime) -> Principal | None:
         log.warning("ssh_ws_origin_refused", origin=ws.headers.get("origin"))
         await _refuse(ws, "origin_not_allowed", "origin not allowed", POLICY_VIOLATION)
         return None
-    grant = hub.tickets.redeem(ws.query_params.get("ticket") or "")
+    grant = await hub.tickets.redeem(ws.query_params.get("ticket") or "")
     if grant is None:
         await _refuse(ws, "invalid_ticket", "invalid or expired ticket", POLICY_VIOLATION)
         return None

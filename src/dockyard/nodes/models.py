@@ -39,3 +39,6 @@ class Node(Base):
     agent_version: Mapped[str | None] = mapped_column(String(64))
     agent_docker_host: Mapped[str | None] = mapped_column(String(512))
     agent_hostname: Mapped[str | None] = mapped_column(String(255))
+    # The server replica holding the agent's WebSocket (`replicas.id`), while connected.
+    agent_replica: Mapped[str | None] = mapped_column(String(128))
+    agent_connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -107,6 +107,35 @@ async def touch_last_seen(session: AsyncSession, node_id: int, at: datetime) -> 
     )
 
 
+async def set_agent_replica(
+    session: AsyncSession, node_id: int, replica: str | None, at: datetime
+) -> None:
+    """Record the server replica now holding the node's agent."""
+    await session.execute(
+        update(Node)
+        .where(Node.id == node_id)
+        .values(
+            agent_replica=replica, agent_connected_at=at, last_seen=at, updated_at=Node.updated_at
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def clear_agent_replica(
+    session: AsyncSession, node_id: int | None, replica: str | None
+) -> None:
+    """Forget `replica` as the holder of node `node_id`'s agent (every node: None), unless
+    another replica claimed it meanwhile."""
+    query = update(Node).where(Node.agent_replica == replica)
+    if node_id is not None:
+        query = query.where(Node.id == node_id)
+    await session.execute(
+        query.values(agent_replica=None, updated_at=Node.updated_at).execution_options(
+            synchronize_session=False
+        )
+    )
+
+
 async def delete_services(session: AsyncSession, node_id: int) -> list[str]:
     """Delete the node's service rows (their revisions and allocations cascade); their names."""
     from dockyard.services.models import Service

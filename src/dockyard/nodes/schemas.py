@@ -46,6 +46,10 @@ class AgentOut(BaseModel):
     remote_addr: str | None
     docker_host: str | None = Field(description="The agent's own engine URL, as it reports it.")
     hostname: str | None
+    replica: str | None = Field(
+        default=None,
+        description="The server replica holding the agent's connection (scale-out), if online.",
+    )
 
 
 class NodeOut(BaseModel):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.audit.service import Actor, record
 from dockyard.engine.adapter import DockerEngine, EngineRegistry
+from dockyard.engine.addresses import agent_host
 from dockyard.engine.schemas import EngineFacts
 from dockyard.kit.clock import utcnow
 from dockyard.kit.errors import (
@@ -148,6 +149,7 @@ class NodeService:
             remote_addr=info.remote_addr if info is not None else None,
             docker_host=(info.docker_host if info is not None else None) or node.agent_docker_host,
             hostname=(info.hostname if info is not None else None) or node.agent_hostname,
+            replica=info.replica if info is not None else None,
         )
         pending_token = (
             node.enrollment_token_hash is not None
@@ -264,7 +266,7 @@ async def create_agent_node(
     node = Node(name=body.name, kind="agent", docker_host="", labels=dict(body.labels))
     session.add(node)
     await session.flush()
-    node.docker_host = runtime.agents.socket_url(node.id)
+    node.docker_host = agent_host(node.id)
     token, _ = _issue_token(node, runtime.settings)
     await record(
         session,
@@ -281,7 +283,7 @@ async def create_agent_node(
         await session.rollback()
         raise ConflictError(f"A node named {body.name} already exists.") from exc
     await runtime.agents.add_node(node.id, node.name, node.last_seen)
-    await runtime.state.add_node(node.id, node.docker_host, kind="agent")
+    await runtime.state.add_node(node.id, node.docker_host, push=True)  # idle until it enrolls
     out = await runtime.nodes.to_out(node)
     return NodeCreated(
         **out.model_dump(), enrollment_token=token, agent_command=agent_command(server_url, token)

@@ -35,20 +35,22 @@ class StateService:
         self._options = watcher_options
         self._watchers: dict[int, StateWatcher] = {}
         self._caches: dict[int, NodeStateCache] = {}
-        # Agent nodes' watchers take what the agent pushes (the server); a process without
-        # the agents' connections (a worker) follows their events through the tunnel.
-        self.push_agents = True
 
     async def start(self, nodes: Iterable[NodeTarget]) -> None:
-        """Start watching every node (returns at once; an unreachable one keeps retrying)."""
-        for node in nodes:
-            await self.add_node(node.id, node.docker_host, kind=getattr(node, "kind", "local"))
+        """Start watching every node (returns at once; an unreachable one keeps retrying).
 
-    async def add_node(
-        self, node_id: int, docker_host: str, *, kind: str = "local"
-    ) -> StateWatcher:
-        """Watch a node; a known node with a new address is re-watched (cache kept)."""
-        push = kind == "agent" and self.push_agents
+        Agent nodes' watchers are set up by the agent hub first (`push` while the agent
+        is connected to this process or to none, following through the tunnel while
+        another replica holds it)."""
+        for node in nodes:
+            if node.id not in self._watchers:  # agent nodes: the hub chose their mode
+                await self.add_node(node.id, node.docker_host)
+
+    async def add_node(self, node_id: int, docker_host: str, *, push: bool = False) -> StateWatcher:
+        """Watch a node; a known node with a new address or mode is re-watched (cache kept).
+
+        `push`: the watcher takes what an agent connected to this process pushes
+        (`apply_state`, `apply_events`) instead of following the engine's events itself."""
         current = self._watchers.get(node_id)
         if current is not None:
             if current.base_url == docker_host and current.push == push:
@@ -59,6 +61,14 @@ class StateService:
         self._watchers[node_id] = watcher
         await watcher.start()
         return watcher
+
+    async def restart_node(self, node_id: int) -> None:
+        """Re-watch a node now (its cache kept), e.g. when it is known to be back."""
+        current = self._watchers.get(node_id)
+        if current is not None:
+            await current.stop()
+            del self._watchers[node_id]
+            await self.add_node(node_id, current.base_url, push=current.push)
 
     async def remove_node(self, node_id: int) -> None:
         """Stop watching a node and forget its cache."""

@@ -1,4 +1,4 @@
-"""The `instance` table (one row naming this installation) and `leases`."""
+"""The `instance` table (one row naming this installation), `leases` and `replicas`."""
 
 from __future__ import annotations
 
@@ -28,3 +28,20 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Replica(Base):
+    """A running `dockyard serve` process of this installation, and how its peers reach it.
+
+    Rows are heartbeated; a row whose heartbeat is older than a few intervals is a dead
+    replica (its agents reconnect elsewhere)."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the process's runner id
+    url: Mapped[str] = mapped_column(String(512))
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)

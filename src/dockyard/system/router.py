@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from dockyard import __version__
 from dockyard.auth.service import Principal
 from dockyard.deps import RuntimeDep, require
-from dockyard.system.schemas import Health, Readiness, SystemInfo
-from dockyard.system.service import readiness
+from dockyard.system.schemas import Health, Readiness, ReplicaList, SystemInfo
+from dockyard.system.service import list_replicas, readiness
 
 router = APIRouter(tags=["system"])
 
@@ -45,4 +45,14 @@ async def system_info(
         docker_host=runtime.settings.resolved_docker_host,
         python=platform.python_version(),
         started_at=runtime.started_at,
+        replica=runtime.agents.replica_id,
     )
+
+
+@router.get("/api/v1/system/replicas", response_model=ReplicaList)
+async def system_replicas(
+    _: Annotated[Principal, Depends(require("system:read"))], runtime: RuntimeDep
+) -> ReplicaList:
+    """The server replicas of this installation (scale-out), live or recently gone, with
+    the agents each holds."""
+    return await list_replicas(runtime)

@@ -1,4 +1,4 @@
-"""Readiness checks of the database and the local engine."""
+"""Readiness checks of the database and the local engine; the replicas listing."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import asyncio
 import time
 from collections.abc import Awaitable
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from dockyard.engine.errors import EngineRequestError, EngineUnavailableError
+from dockyard.nodes.models import Node
 from dockyard.nodes.repository import get_local
 from dockyard.runtime import Runtime
-from dockyard.system.schemas import DependencyCheck, Readiness
+from dockyard.system import replicas
+from dockyard.system.schemas import DependencyCheck, Readiness, ReplicaList, ReplicaOut
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -47,4 +50,34 @@ async def readiness(runtime: Runtime) -> Readiness:
     ok = database.ok and docker.ok
     return Readiness(
         status="ready" if ok else "not_ready", checks={"database": database, "docker": docker}
+    )
+
+
+async def list_replicas(runtime: Runtime) -> ReplicaList:
+    """Every registered server replica, whether it is alive, and how many agents it holds."""
+    rows = await replicas.listed(runtime.db)
+    live = await replicas.alive(runtime.db)
+    async with runtime.db.read_session() as session:
+        result = await session.execute(
+            select(Node.agent_replica, func.count())
+            .where(Node.agent_replica.is_not(None))
+            .group_by(Node.agent_replica)
+        )
+        counts = {str(replica): int(count) for replica, count in result.all()}
+    return ReplicaList(
+        items=[
+            ReplicaOut(
+                id=row.id,
+                url=row.url,
+                hostname=row.hostname,
+                pid=row.pid,
+                version=row.version,
+                started_at=row.started_at,
+                heartbeat_at=row.heartbeat_at,
+                alive=row.id in live,
+                agents=counts.get(row.id, 0) if row.id in live else 0,
+                current=row.id == runtime.agents.replica_id,
+            )
+            for row in rows
+        ]
     )

@@ -42,7 +42,7 @@ async def test_create_agent_node_shows_its_token_once(api: LiveApp) -> None:
     assert "." not in body["enrollment_token"]  # no TLS: no fingerprint
     assert body["enrollment_token"] in body["agent_command"]
     assert body["enrollment_expires_at"]
-    assert body["docker_host"] == api.runtime.agents.socket_url(body["id"])
+    assert body["docker_host"] == f"agent://node-{body['id']}"  # each process has its socket
     assert body["agent"]["connected_at"] is None
     # The socket listens at once (0600, in a 0700 directory).
     path = api.runtime.agents.socket_path(body["id"])
@@ -251,12 +251,13 @@ async def test_tunnels_listen_again_after_a_restart(
         assert path.exists()
     assert not path.exists()  # closed with the server
     async with running_app(settings) as second:
+        path = second.runtime.agents.socket_path(node["id"])
         assert path.exists()
         assert path.stat().st_mode & 0o777 == 0o600
         headers = second.bearer(await second.token())
         again = (await second.client.get(f"/api/v1/nodes/{node['id']}", headers=headers)).json()
         assert again["status"] == "offline"
-        assert again["docker_host"] == second.runtime.agents.socket_url(node["id"])
+        assert again["docker_host"] == f"agent://node-{node['id']}"
         watcher = second.runtime.state.watcher(node["id"])
         assert watcher is not None
         assert watcher.push

@@ -10,7 +10,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
-import { formatDateTime, formatUptime, formatUtc, orDash } from "@/lib/format";
+import { formatDateTime, formatUptime, formatUtc, orDash, replicaLabel } from "@/lib/format";
 import { cn } from "@/lib/utils";
 import { LabelPills, LastSeen } from "./NodeBits";
 import { formatExpiry, formatLastSeen, isExpired, nodeState } from "./nodeFormat";
@@ -101,6 +101,13 @@ export function AgentCard({ node, now }: { node: NodeView; now: number }) {
       testId: "agent-connected",
     },
     { label: "Last seen", value: <LastSeen iso={a?.last_seen ?? node.last_seen} now={now} />, title: undefined },
+    {
+      label: "Server replica",
+      value: state === "online" ? replicaLabel(a?.replica) : "—",
+      title: a?.replica ?? undefined,
+      mono: true,
+      testId: "agent-replica",
+    },
     { label: "Remote address", value: orDash(a?.remote_addr), mono: true, testId: "agent-remote-addr" },
     { label: "Hostname", value: orDash(a?.hostname), mono: true, testId: "agent-hostname" },
     { label: "Docker host (on the node)", value: orDash(a?.docker_host), mono: true, testId: "agent-docker-host" },
