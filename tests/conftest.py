@@ -308,6 +308,8 @@ def make_settings(data_dir: Path, database_url: str | None = None, **overrides: 
         "login_rate_per_minute": 100_000,
         "api_rate_per_minute": 1_000_000,
         "log_level": "WARNING",
+        # As before the setting existed: a test that leaves a job running waits 10 s, not 30.
+        "shutdown_grace_s": 10.0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -1,6 +1,13 @@
-"""The configuration reference, rendered from `Settings` so the docs cannot drift."""
+"""The configuration reference, rendered from `Settings` so the docs cannot drift.
+
+`python -m dockyard.config_reference [FILE ...]` rewrites the table between the markers of
+each file; without arguments, of every document that carries it (`DOCUMENTS`, relative to
+the repository root). `tests/unit/test_docs_in_sync.py` fails when one is stale.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic.fields import FieldInfo
 
@@ -8,6 +15,8 @@ from dockyard.settings import Settings
 
 START_MARKER = "<!-- config-table:start -->"
 END_MARKER = "<!-- config-table:end -->"
+# The documents that carry the table (paths relative to the repository root).
+DOCUMENTS = ("README.md", "docs/operations.md")
 
 
 def _default(field: FieldInfo) -> str:
@@ -38,11 +47,20 @@ def render_into(text: str) -> str:
     return f"{head}{START_MARKER}\n{config_table()}\n{END_MARKER}{tail}"
 
 
+def render_file(path: Path) -> bool:
+    """Rewrite the table in one file; True when it changed."""
+    text = path.read_text()
+    rendered = render_into(text)
+    if rendered == text:
+        return False
+    path.write_text(rendered)
+    return True
+
+
 if __name__ == "__main__":
     import sys
-    from pathlib import Path
 
-    for target in sys.argv[1:]:
-        path = Path(target)
-        path.write_text(render_into(path.read_text()))
-        print(f"updated the configuration table in {path}")
+    targets = [Path(t) for t in sys.argv[1:]] or [Path(d) for d in DOCUMENTS]
+    for path in targets:
+        changed = render_file(path)
+        print(f"{'updated' if changed else 'unchanged'}: the configuration table in {path}")

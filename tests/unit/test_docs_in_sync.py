@@ -6,18 +6,45 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.config_reference import END_MARKER, START_MARKER, config_table, render_into
+from dockyard.config_reference import (
+    DOCUMENTS,
+    END_MARKER,
+    START_MARKER,
+    config_table,
+    render_file,
+    render_into,
+)
 from dockyard.settings import Settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 
 
-def test_readme_configuration_table_matches_the_settings_class() -> None:
-    text = README.read_text()
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_configuration_table_matches_the_settings_class(document: str) -> None:
+    text = (ROOT / document).read_text()
+    assert START_MARKER in text
+    assert END_MARKER in text
     assert render_into(text) == text, (
-        "README's configuration table is stale: run "
-        "`uv run python -m dockyard.config_reference README.md`"
+        f"{document}'s configuration table is stale: run "
+        "`uv run python -m dockyard.config_reference`"
     )
+
+
+def test_documents_include_the_readme_and_the_operations_guide() -> None:
+    assert set(DOCUMENTS) >= {"README.md", "docs/operations.md"}
+
+
+def test_render_file_replaces_only_the_table(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"# Title\n\nbefore\n{START_MARKER}\nold table\n{END_MARKER}\nafter\n")
+    assert render_file(doc) is True
+    text = doc.read_text()
+    assert text.startswith(f"# Title\n\nbefore\n{START_MARKER}\n| variable | default |")
+    assert text.endswith(f"{END_MARKER}\nafter\n")
+    assert "old table" not in text
+    assert "`DOCKYARD_SHUTDOWN_GRACE_S`" in text
+    assert render_file(doc) is False  # already current
 
 
 def test_every_setting_is_documented_with_a_description() -> None:

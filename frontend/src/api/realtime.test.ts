@@ -40,9 +40,9 @@ class FakeSocket implements SocketLike {
   frame(f: unknown) {
     this.onmessage?.({ data: JSON.stringify(f) });
   }
-  drop() {
+  drop(code = 1006) {
     this.readyState = 3;
-    this.onclose?.({ code: 1006 });
+    this.onclose?.({ code });
   }
 }
 
@@ -157,6 +157,27 @@ describe("RealtimeClient", () => {
     h.sockets[1]!.frame({ type: "hello" });
     expect(h.client.getStatus()).toBe("live");
     expect(events).toEqual(["overflow"]); // refetch what may have been missed
+  });
+
+  it("reconnects after the server closes with 1001 (shutting down) once it is back", async () => {
+    const down = () => Promise.reject(new TypeError("Failed to fetch"));
+    const h = harness([() => Promise.resolve({ ticket: "t0" }), down, down]);
+    const events: string[] = [];
+    h.client.subscribe((e) => events.push(e.type));
+    const s1 = await connected(h);
+    s1.drop(1001); // "server shutting down": a restart, or a replica going away
+    expect(h.client.getStatus()).toBe("reconnecting");
+    await h.advance(750); // the server is still down: the ticket request fails
+    await h.advance(1500); // ... and again
+    expect(h.ticketCalls()).toBe(3);
+    expect(h.sockets).toHaveLength(1);
+    await h.advance(3000); // it is back
+    expect(h.ticketCalls()).toBe(4);
+    expect(h.sockets).toHaveLength(2);
+    h.sockets[1]!.open();
+    h.sockets[1]!.frame({ type: "hello" });
+    expect(h.client.getStatus()).toBe("live");
+    expect(events).toEqual(["overflow"]); // refetch what changed meanwhile
   });
 
   it("backs off further on repeated failures and resets after success", async () => {

@@ -8,17 +8,26 @@ message delivered twice runs the job once.
 A worker process keeps one Dockyard runtime (database, engines, event bus) on an asyncio
 loop in a background thread; Celery's thread pool (`worker_concurrency` threads) hands each
 task's coroutine to that loop and waits for it.
+
+Shutdown (SIGTERM or SIGINT: Celery's warm shutdown): the worker stops consuming, and the
+jobs it runs get `DOCKYARD_SHUTDOWN_GRACE_S` to finish (`drain_on_shutdown`); a job still
+running then is marked failed ("Interrupted by shutdown", not re-run: see
+`dockyard.jobs.runner`). Messages are acknowledged when their job ends (`task_acks_late`) and
+prefetch is one per pool thread, so a worker holds no message it has not started; a message
+that reaches a stopping worker is rejected back to the queue. A job whose message was lost
+anyway is still `queued` in the database, and the servers' and beat's recovery sends it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from celery import Celery  # type: ignore[import-untyped]
+from celery.exceptions import Reject  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
     from dockyard.runtime import Runtime
@@ -38,11 +47,15 @@ celery_app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
-    # One job at a time per pool slot: a long job must not hold others back in a prefetch.
+    # One job at a time per pool slot, and messages acknowledged when their job ends: a
+    # worker holds only the messages it runs (none waits behind a long job), and one that
+    # stops leaves every message it has not started in the queue for another worker.
     worker_prefetch_multiplier=1,
-    # Ack on receipt: a worker killed mid-job is detected by its stale heartbeat and the job
-    # is marked failed (redelivering a half-done deploy would be worse).
-    task_acks_late=False,
+    task_acks_late=True,
+    # A message delivered again (a worker killed mid-job, Redis' visibility timeout) does not
+    # run the job twice: `execute_job` claims only queued jobs, and a job whose process died
+    # is failed by recovery (stale heartbeat), never re-run (a half-done deploy run again
+    # could be worse).
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )
@@ -87,13 +100,34 @@ def set_host(host: WorkerHost | None) -> None:
     _host = host
 
 
+def drain_on_shutdown(grace_s: float) -> None:
+    """On Celery's warm shutdown, give running jobs `grace_s`, then interrupt them.
+
+    Celery stops consuming and waits for its pool threads; each waits for its job on the
+    runtime's loop, so interrupting the jobs there (marked failed) lets the worker exit.
+    """
+    from celery.signals import worker_shutting_down  # type: ignore[import-untyped]
+
+    def on_shutting_down(**kwargs: Any) -> None:
+        host = _host
+        if host is None or host.runtime is None:
+            return
+        # Called in a signal handler: only schedule the drain on the runtime's loop.
+        asyncio.run_coroutine_threadsafe(host.runtime.jobs.stop(grace_s), host.loop)
+
+    worker_shutting_down.connect(on_shutting_down, weak=False)
+
+
 @celery_app.task(name=RUN_JOB_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
 def run_job(job_id: str) -> str | None:
     """Run one job on this worker's runtime (the same `execute_job` as embedded mode)."""
-    from dockyard.jobs.runner import execute_job
-
     if _host is None or _host.runtime is None:
         raise RuntimeError("dockyard worker runtime is not started")
-    status: str | None = _host.call(execute_job(_host.runtime, job_id))
+    if _host.runtime.jobs.stopping:  # shutting down: back to the queue for another worker
+        raise Reject("worker shutting down", requeue=True)
+    try:
+        status: str | None = _host.call(_host.runtime.jobs.run_now(job_id))
+    except CancelledError:  # interrupted by the shutdown: already recorded as failed
+        status = "failed"
     log.info("job_done", job_id=job_id, status=status)
     return status

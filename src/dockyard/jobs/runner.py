@@ -13,6 +13,17 @@ A handler is `async def handler(ctx: JobContext) -> dict | None`; it reports pro
 
 `recover_interrupted` fails only running jobs whose heartbeat is stale (their process is gone)
 and resubmits queued ones, so several processes can share one database safely.
+
+Graceful shutdown (SIGTERM/SIGINT, see `JobRunner.stop`) follows the same rule:
+
+- the runner stops taking jobs at once: a job submitted from then on stays `queued` in the
+  database (handed back), and the next process's recovery (or start) runs it;
+- running jobs get `DOCKYARD_SHUTDOWN_GRACE_S` to finish;
+- a job still running after that is cancelled and marked failed at once by its own process
+  (`SHUTDOWN_INTERRUPTED`, audited, pushed to browsers), not left for another process to find
+  stale. A started job is never re-run automatically: handlers are not restartable part-way
+  (a half-done deploy or update run again could recreate, stop or roll back containers a
+  second time), so the user sees what happened and runs it again.
 """
 
 from __future__ import annotations
@@ -43,6 +54,11 @@ _HANDLERS: dict[str, JobHandler] = {}
 INTERRUPTED = "Interrupted: the process running this job stopped before it finished. Run it again."
 STALE_HEARTBEATS = 3  # a running job silent for this many heartbeat intervals is interrupted
 RESUBMIT_EVERY_S = 300.0  # a still-queued job is sent to the runner again at most this often
+SHUTDOWN_INTERRUPTED = (
+    "Interrupted by shutdown: the process running this job was stopped and the job did not "
+    "finish within the {grace:g} s grace period. It stopped part-way and is not re-run "
+    "automatically: check the result and run it again."
+)
 
 
 def make_runner_id(role: str = "server") -> str:
@@ -155,7 +171,9 @@ async def execute_job(runtime: Any, job_id: str) -> str | None:
     try:
         result = await handler_for(job.kind)(ctx)
     except asyncio.CancelledError:
-        await finish_job(runtime, ctx, "failed", error=INTERRUPTED)
+        # Cancelled by a graceful shutdown (the runner says why) or by a dying loop.
+        reason = getattr(runtime.jobs, "interrupt_reason", None) or INTERRUPTED
+        await finish_job(runtime, ctx, "failed", error=reason)
         raise
     except DockyardError as exc:
         await finish_job(runtime, ctx, "failed", error=exc.message)
@@ -318,6 +336,14 @@ class JobRunner:
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self._resubmitted: dict[str, float] = {}
+        self.stopping = False  # set by `begin_shutdown`: no new job starts here
+        self.interrupt_reason: str | None = None  # the error of jobs cancelled at shutdown
+
+    def begin_shutdown(self) -> None:
+        """Stop taking jobs: from now on a submitted job stays queued for another process."""
+        if not self.stopping:
+            self.stopping = True
+            log.info("jobs_shutdown_started", runner_id=self.runtime.runner_id)
 
     def submit(self, job_id: str) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -343,11 +369,15 @@ class JobRunner:
             self.submit(job_id)
         return len(failed)
 
+    async def run_now(self, job_id: str) -> str | None:
+        """Run a job in this call (a Celery worker's task)."""
+        return await execute_job(self.runtime, job_id)
+
     async def wait_idle(self, timeout_s: float = 30.0) -> None:
         return None
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        return None
+        self.begin_shutdown()
 
 
 class EmbeddedJobRunner(JobRunner):
@@ -355,11 +385,15 @@ class EmbeddedJobRunner(JobRunner):
 
     def __init__(self, runtime: Any) -> None:
         super().__init__(runtime)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
 
     def submit(self, job_id: str) -> None:
-        """Start a committed, queued job in the background."""
+        """Start a committed, queued job in the background (not once shutting down: it then
+        stays queued, and the next process's recovery runs it)."""
         if job_id in self._tasks:
+            return
+        if self.stopping:
+            log.info("job_left_queued_for_shutdown", job_id=job_id)
             return
         task = asyncio.create_task(self.run(job_id), name=f"job-{job_id}")
         self._tasks[job_id] = task
@@ -368,18 +402,38 @@ class EmbeddedJobRunner(JobRunner):
     async def run(self, job_id: str) -> None:
         await execute_job(self.runtime, job_id)
 
+    async def run_now(self, job_id: str) -> str | None:
+        """Run a job in this call (a Celery worker's task), tracked like a submitted one, so
+        `stop` waits for it and then interrupts it. Once shutting down it is left queued."""
+        if self.stopping or job_id in self._tasks:
+            log.info("job_left_queued_for_shutdown", job_id=job_id)
+            return None
+        task = asyncio.create_task(execute_job(self.runtime, job_id), name=f"job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+        return await task
+
     async def wait_idle(self, timeout_s: float = 30.0) -> None:
         """Wait for running jobs (graceful shutdown and tests)."""
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=timeout_s)
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        """Let jobs finish for `grace_s`, then cancel (they are marked failed)."""
-        await self.wait_idle(grace_s)
-        for task in list(self._tasks.values()):
+        """Graceful shutdown: take no new job, let running ones finish for `grace_s`, then
+        cancel the rest (each is marked failed with `SHUTDOWN_INTERRUPTED`). Idempotent."""
+        self.begin_shutdown()
+        if self._tasks and grace_s > 0:
+            log.info("jobs_draining", running=len(self._tasks), grace_s=grace_s)
+            await self.wait_idle(grace_s)
+        left = list(self._tasks.values())
+        if not left:
+            return
+        self.interrupt_reason = SHUTDOWN_INTERRUPTED.format(grace=grace_s)
+        log.warning("jobs_interrupted_by_shutdown", jobs=list(self._tasks))
+        for task in left:
             task.cancel()
-        for task in list(self._tasks.values()):
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in left:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
 
@@ -431,5 +485,8 @@ class CeleryJobRunner(JobRunner):
                 await asyncio.sleep(0.2)
 
     async def stop(self, grace_s: float = 10.0) -> None:
+        """Jobs run on the workers: only finish sending what was submitted (a job whose send
+        fails stays queued and is resent by recovery)."""
+        self.begin_shutdown()
         if self._sends:
-            await asyncio.wait(list(self._sends), timeout=grace_s)
+            await asyncio.wait(list(self._sends), timeout=max(grace_s, 1.0))

@@ -200,6 +200,7 @@ class RealtimeHub:
             conn.request_close(GOING_AWAY, "server shutting down")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout_s)
+        await self.tickets.close()
 
     async def engine_url(self, node_id: int) -> str | None:
         result = self.engine_url_for(node_id)
@@ -235,7 +236,7 @@ class RealtimeHub:
     async def _authenticate(self, ws: WebSocket) -> Principal | None:
         ticket = ws.query_params.get("ticket")
         if ticket is not None:
-            grant = self.tickets.redeem(ticket)
+            grant = await self.tickets.redeem(ticket)
             if grant is None:
                 await _close(ws, POLICY_VIOLATION, "invalid or expired ticket")
                 return None
