@@ -10,12 +10,12 @@ TEST_ENV := /run/dockyard-test/env.sh
 PYTEST_ARGS ?=
 
 .PHONY: help run test lint fmt typecheck bench build-ui gen-client check-client \
-        deps py-deps ui-deps test-env test-env-down test-py test-ui clean
+        deps py-deps ui-deps test-env test-env-down test-py test-ui clean image
 
 help:
 	@echo "make run     install, build the UI, migrate, start the server on http://$(HOST):$(PORT)"
 	@echo "make test    install and start what tests need, then lint, typecheck and run every test"
-	@echo "other targets: lint fmt typecheck bench build-ui gen-client check-client test-env test-env-down clean"
+	@echo "other targets: lint fmt typecheck bench build-ui gen-client check-client test-env test-env-down image clean"
 
 # ---- installation -----------------------------------------------------------------------
 deps: py-deps ui-deps
@@ -57,6 +57,18 @@ gen-client: py-deps ui-deps
 
 check-client: py-deps ui-deps
 	@bash scripts/gen-client.sh --check
+
+# ---- container image --------------------------------------------------------------------
+# `make image` builds the Dockerfile; LOCAL_BASE=1 (root) first makes the base images locally
+# (scripts/build-base-images.sh: no registry needed) and builds with the host's network.
+DOCKYARD_IMAGE ?= dockyard:latest
+image:
+	@if [ "$${LOCAL_BASE:-0}" = 1 ]; then \
+	  bash scripts/build-base-images.sh >/dev/null && \
+	  DOCKER_BUILDKIT=0 docker build --network host \
+	    --build-arg BASE_IMAGE=dockyard-test/bookworm:base \
+	    --build-arg NODE_IMAGE=dockyard-test/node:20 -t $(DOCKYARD_IMAGE) . ; \
+	else docker build -t $(DOCKYARD_IMAGE) . ; fi
 
 # ---- tests ------------------------------------------------------------------------------
 test-env:
