@@ -202,11 +202,13 @@ class AgentHub:
         self._replicas: dict[str, str] = {}  # live replica id -> url
         self._unreachable: dict[str, float] = {}  # replica id -> when a relay to it failed
         self._presence_epoch = 0  # bumped by every presence event (see `refresh`)
+        self._heartbeat: asyncio.Task[None] | None = None
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     @property
     def heartbeat_s(self) -> float:
@@ -299,6 +301,31 @@ class AgentHub:
             await asyncio.sleep(0.01)
         return True
 
+    async def hand_off(self) -> bool:
+        """Shutting down with another server replica alive: move this replica's agents
+        there now (1012: they reconnect at once) and only relay from then on, so jobs still
+        finishing here reach their nodes through the new holders. False, and nothing done,
+        when this is the only live replica (its agents stay until `close`)."""
+        runtime = self._runtime
+        if runtime is None or self.replica_id is None:
+            return False
+        try:
+            live = await replicas.alive(runtime.db)
+            if not set(live) - {self.replica_id}:
+                return False
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+            await replicas.deregister(runtime.db, self.replica_id)
+        except Exception as exc:  # the database is away: agents leave at `close`
+            log.warning("agent_hand_off_failed", error=str(exc)[:200])
+            return False
+        self._replicas = {k: v for k, v in live.items() if k != self.replica_id}
+        moving = [e.session for e in self._nodes.values() if e.session is not None]
+        for session in moving:
+            session.end(CLOSE_SERVICE_RESTART, "server shutting down")
+        log.info("agents_handed_off", agents=len(moving), replicas=len(self._replicas))
+        return True
+
     async def close(self) -> None:
         """Close every agent connection (1012: reconnect, to another replica if there is one)
         and tunnel listener; give up this replica's registration."""
@@ -338,7 +365,7 @@ class AgentHub:
             self._spawn(self._metrics.run(), "agent-metrics-ingest")
             self._spawn(self._last_seen_loop(), "agent-last-seen")
             self._spawn(self._watchdog(), "agent-watchdog")
-            self._spawn(self._replica_heartbeat(), "replica-heartbeat")
+            self._heartbeat = self._spawn(self._replica_heartbeat(), "replica-heartbeat")
         await self.refresh()
         self._spawn(self._refresh_loop(), "agent-presence-refresh")
         self._spawn(self._follow_presence(), "agent-presence-events")

@@ -10,11 +10,14 @@ connections go, so `GracefulServer.shutdown` runs, in this order:
    database: the next process's recovery runs it);
 3. browsers' WebSockets (`/api/v1/ws`, container exec, SSH terminals) are closed with
    1001 "server shutting down", so the UI reconnects (to another replica when there is one);
-4. running jobs get `DOCKYARD_SHUTDOWN_GRACE_S` to finish, while agents, engines and the
-   event bridge still work; those still running then are marked failed (see
-   `dockyard.jobs.runner`);
-5. agents are disconnected by their hub (they reconnect to another replica at once);
-6. uvicorn's own shutdown: open HTTP requests get what is left of the grace period, then
+4. when another server replica is alive, this one's agents are handed to it now (closed
+   with 1012, they reconnect there at once; `AgentHub.hand_off`): with the listener closed
+   no peer could reach them here, and this process's draining jobs reach them by relay;
+5. running jobs get `DOCKYARD_SHUTDOWN_GRACE_S` to finish, while engines, the event bridge
+   and (on the only replica) agents still work; those still running then are marked
+   failed (see `dockyard.jobs.runner`);
+6. the remaining agents are disconnected by their hub (1012);
+7. uvicorn's own shutdown: open HTTP requests get what is left of the grace period, then
    the lifespan shutdown (scheduler, runtime).
 
 The process then exits 0 (uvicorn would re-raise the signal and die by it). `exit_process`
@@ -130,13 +133,16 @@ class WebSocketTracker:
 
 
 async def drain(runtime: Any, tracker: WebSocketTracker | None, grace_s: float) -> None:
-    """Steps 2-5 of the module docstring."""
+    """Steps 2-6 of the module docstring."""
     runtime.jobs.begin_shutdown()
     await runtime.realtime.close(timeout_s=CLOSE_TIMEOUT_S)
     if tracker is not None:
         closed = await tracker.close_all()
         if closed:
             log.info("ws_closed_for_shutdown", sockets=closed)
+    # With another replica alive its agents move now (the listener is closed already, so
+    # peers could not reach them here while jobs drain); jobs reach them by relay.
+    await runtime.agents.hand_off()
     await runtime.jobs.stop(grace_s)
     await runtime.agents.close()
 
