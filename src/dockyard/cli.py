@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -60,6 +61,23 @@ def _settings() -> Settings:
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[list[int]]:
+    """While the body runs, SIGTERM/SIGINT are recorded (in the yielded list), not fatal."""
+    import signal
+
+    asked: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: asked.append(signum))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield asked
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run(factory: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -332,34 +350,40 @@ def worker(
     import os
     import socket
 
-    settings = _settings()
-    if not settings.redis_url:
-        raise _fail("dockyard worker needs DOCKYARD_REDIS_URL (the Redis broker)", 2)
+    # A stop asked while starting (imports, migrations, engines) waits for the start to
+    # end, then exits 0; Celery's own handlers take over once it runs.
+    with _stop_requests() as stop_requested:
+        settings = _settings()
+        if not settings.redis_url:
+            raise _fail("dockyard worker needs DOCKYARD_REDIS_URL (the Redis broker)", 2)
 
-    import dockyard.app  # noqa: F401  (registers every domain's job handlers)
-    from dockyard.app import start_runtime
-    from dockyard.jobs.celery_app import (
-        WorkerHost,
-        configure,
-        drain_on_shutdown,
-        queue_name,
-        set_host,
-    )
-    from dockyard.kit.shutdown import exit_process
-    from dockyard.logging_setup import configure_logging
+        import dockyard.app  # noqa: F401  (registers every domain's job handlers)
+        from dockyard.app import start_runtime
+        from dockyard.jobs.celery_app import (
+            WorkerHost,
+            configure,
+            drain_on_shutdown,
+            queue_name,
+            set_host,
+        )
+        from dockyard.kit.shutdown import exit_process
+        from dockyard.logging_setup import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
+        configure_logging(settings.log_level, settings.log_format)
 
-    async def build() -> Runtime:
-        runtime = await start_runtime(settings, first_admin=False, role="worker")
-        await runtime.start()
-        return runtime
+        async def build() -> Runtime:
+            runtime = await start_runtime(settings, first_admin=False, role="worker")
+            await runtime.start()
+            return runtime
 
-    async def close(runtime: Runtime) -> None:
-        await runtime.close()
+        async def close(runtime: Runtime) -> None:
+            await runtime.close()
 
-    host = WorkerHost()
-    runtime = host.start(build)
+        host = WorkerHost()
+        runtime = host.start(build)
+    if stop_requested:
+        host.stop(close)
+        exit_process(0)
     set_host(host)
     drain_on_shutdown(settings.shutdown_grace_s)  # SIGTERM: running jobs get the grace period
     typer.echo(f"dockyard worker {runtime.runner_id} ready", err=True)
@@ -399,16 +423,24 @@ def beat() -> None:
     """
     import signal
 
-    import dockyard.app  # noqa: F401  (registers every domain's job handlers)
-    from dockyard.app import start_runtime
-    from dockyard.kit.shutdown import exit_process
-    from dockyard.logging_setup import configure_logging
-    from dockyard.scheduler import EmbeddedScheduler, install_system_jobs
+    # A stop asked while starting waits for the start to end, then exits 0.
+    with _stop_requests() as stop_requested:
+        import dockyard.app  # noqa: F401  (registers every domain's job handlers)
+        from dockyard.app import start_runtime
+        from dockyard.kit.shutdown import exit_process
+        from dockyard.logging_setup import configure_logging
+        from dockyard.scheduler import EmbeddedScheduler, install_system_jobs
 
-    settings = _settings()
-    configure_logging(settings.log_level, settings.log_format)
+        settings = _settings()
+        configure_logging(settings.log_level, settings.log_format)
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        if stop_requested:
+            stop.set()
         runtime = await start_runtime(settings, first_admin=False, role="beat")
         await runtime.start()
         scheduler = EmbeddedScheduler(runtime)
@@ -416,10 +448,6 @@ def beat() -> None:
         from dockyard.health.runner import start_runner
 
         health_runner = start_runner(runtime)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         typer.echo(f"dockyard beat {runtime.runner_id} ready", err=True)
         try:
             await stop.wait()
