@@ -16,7 +16,9 @@ connected) and with the agents connected but sending no metrics yet (BENCH_CONNE
 probe straight on the engine (`GET /containers/json`) for the house ratio; how many
 samples the server stored (the SQLite rows) against how many were sent, and the server's
 CPU per stored sample (what storing every sample would need, independent of the load
-elsewhere on the machine). Targets: CPU <= 50% of a core, RSS <= 300 MB, p99 under load
+elsewhere on the machine) and per message sent (in all, and above the connected-only
+window's CPU: on a starved machine the writer falls behind and drops samples that were
+still received and parsed). Targets: CPU <= 50% of a core, RSS <= 300 MB, p99 under load
 <= 2x idle.
 
 BENCH_CPROFILE=/tmp/load.prof runs the server under cProfile and prints its top functions
@@ -456,6 +458,15 @@ async def run(server: Server) -> None:
                 f"  server CPU per stored sample: {per_sample_ms:.1f} ms -> {AGENTS} agents every"
                 f" {METRICS_S:g} s need ~{needed:.0f}% of one core to store everything"
                 " (target <= 50%)"
+            )
+        if sent:
+            # Samples dropped by a writer that fell behind (a starved server) cost their
+            # receiving and parsing too: per message sent, and above the sessions' own cost.
+            above = loaded["cpu_s"] - connected["cpu_pct"] / 100 * loaded["wall"]
+            print(
+                f"  server CPU per metrics message sent: {loaded['cpu_s'] * 1000 / sent:.1f} ms"
+                f" in all, {max(0.0, above) * 1000 / sent:.1f} ms above the cost of the"
+                f" connected agents without metrics ({connected['cpu_pct']:.1f}% of a core)"
             )
         alive = sum(1 for a in agents if a.closed is None)
         print(

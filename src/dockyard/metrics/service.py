@@ -10,12 +10,13 @@ with fewer samples counts as much as a full one), which charts do not notice.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import ColumnElement, delete, func, insert, literal_column, select
+from sqlalchemy import ColumnElement, Table, delete, func, insert, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,98 +64,238 @@ def _rate(current: int, previous: int | None, seconds: int) -> float:
 # ------------------------------------------------------------------------------ ingest
 
 
-async def store_sample(
-    session: AsyncSession, node_id: int, sample: MetricsSample, instance_id: str | None = None
-) -> bool:
-    """Add `sample` as raw points of node `node_id` (the caller commits). False: a sample of
-    that second (or a later one) is already stored.
+@dataclass(frozen=True, slots=True)
+class LastPoint:
+    """A node's newest stored raw sample: its second and raw counters, enough to compute
+    the next sample's rates. `containers`: container id -> (net_rx, net_tx, blk_read,
+    blk_write) of the containers in that sample."""
+
+    ts: int
+    net_rx: int
+    net_tx: int
+    containers: dict[str, tuple[int, int, int, int]]
+
+
+# A sample's figures as plain tuples of numbers and strings. What the agent metrics writer
+# queues: a parsed `MetricsSample` is hundreds of objects the garbage collector tracks, and
+# thousands of them kept for a while make its full collections long pauses of the event
+# loop; tuples of numbers and strings it stops tracking at once.
+# Host: cpu_percent, cpu_count, memory used, memory total, disk used, disk total, net rx,
+# net tx, load_1.
+HostFigures = tuple[float, int, int, int, int, int, int, int, float]
+# Container: id, service id, instance label, cpu_percent, memory used, memory limit, net rx,
+# net tx, block read, block write, pids.
+ContainerFigures = tuple[str, int | None, str | None, float, int, int, int, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One sample, compact: `ts` in epoch seconds."""
+
+    ts: int
+    host: HostFigures
+    containers: tuple[ContainerFigures, ...]
+
+
+def figures(sample: MetricsSample) -> Figures:
+    h = sample.host
+    return Figures(
+        ts=epoch(sample.taken_at),
+        host=(
+            h.cpu_percent,
+            h.cpu_count,
+            h.memory_used_bytes,
+            h.memory_total_bytes,
+            h.disk_used_bytes,
+            h.disk_total_bytes,
+            h.net_rx_bytes,
+            h.net_tx_bytes,
+            h.load_1,
+        ),
+        containers=tuple(
+            (
+                c.container_id,
+                c.service_id,
+                c.instance,
+                c.cpu_percent,
+                c.memory_used_bytes,
+                c.memory_limit_bytes,
+                c.net_rx_bytes,
+                c.net_tx_bytes,
+                c.block_read_bytes,
+                c.block_write_bytes,
+                c.pids,
+            )
+            for c in sample.containers
+        ),
+    )
+
+
+def sample_rows(
+    node_id: int,
+    sample: Figures,
+    last: LastPoint | None,
+    instance_id: str | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]], LastPoint] | None:
+    """The host row and container rows of `sample` (rates against `last`, the node's newest
+    stored sample), and the sample as the node's new `LastPoint`. None: `last` is of the
+    same second or later, the sample must be dropped.
 
     With `instance_id`, a container labelled with another installation's instance keeps no
     service id (its service id names a service of that other installation).
     """
-    ts = epoch(sample.taken_at)
-    last = (
-        await session.execute(
-            select(HostPoint.ts, HostPoint.net_rx, HostPoint.net_tx)
-            .where(HostPoint.node_id == node_id, HostPoint.res == RAW)
-            .order_by(HostPoint.ts.desc())
-            .limit(1)
-        )
-    ).first()
+    ts = sample.ts
     if last is not None and last.ts >= ts:
-        return False
-    host = sample.host
+        return None
+    cpu, cores, mem_used, mem_total, disk_used, disk_total, rx, tx, load_1 = sample.host
     gap = ts - last.ts if last is not None else 0
-    session.add(
-        HostPoint(
-            node_id=node_id,
-            res=RAW,
-            ts=ts,
-            cpu_pct=host.cpu_percent,
-            cpu_count=host.cpu_count,
-            mem_used=float(host.memory_used_bytes),
-            mem_total=float(host.memory_total_bytes),
-            disk_used=float(host.disk_used_bytes),
-            disk_total=float(host.disk_total_bytes),
-            net_rx=host.net_rx_bytes,
-            net_tx=host.net_tx_bytes,
-            net_rx_bps=_rate(host.net_rx_bytes, last.net_rx if last else None, gap),
-            net_tx_bps=_rate(host.net_tx_bytes, last.net_tx if last else None, gap),
-            load_1=host.load_1,
-        )
-    )
-    previous: dict[str, Any] = {}
-    if last is not None and sample.containers:
-        rows = await session.execute(
-            select(
-                ContainerPoint.container_id,
-                ContainerPoint.net_rx,
-                ContainerPoint.net_tx,
-                ContainerPoint.blk_read,
-                ContainerPoint.blk_write,
-            ).where(
-                ContainerPoint.node_id == node_id,
-                ContainerPoint.res == RAW,
-                ContainerPoint.ts == last.ts,
+    host_row = {
+        "node_id": node_id,
+        "res": RAW,
+        "ts": ts,
+        "cpu_pct": cpu,
+        "cpu_count": cores,
+        "mem_used": float(mem_used),
+        "mem_total": float(mem_total),
+        "disk_used": float(disk_used),
+        "disk_total": float(disk_total),
+        "net_rx": rx,
+        "net_tx": tx,
+        "net_rx_bps": _rate(rx, last.net_rx if last else None, gap),
+        "net_tx_bps": _rate(tx, last.net_tx if last else None, gap),
+        "load_1": load_1,
+    }
+    previous = last.containers if last is not None else {}
+    counters: dict[str, tuple[int, int, int, int]] = {}
+    rows: list[dict[str, Any]] = []
+    for (
+        cid,
+        service_id,
+        instance,
+        c_cpu,
+        c_mem,
+        c_limit,
+        c_rx,
+        c_tx,
+        c_br,
+        c_bw,
+        pids,
+    ) in sample.containers:
+        counters[cid] = (c_rx, c_tx, c_br, c_bw)
+        prev = previous.get(cid)
+        if prev is None or gap <= 0:
+            rates = (0.0, 0.0, 0.0, 0.0)
+        else:
+            rates = (
+                _rate(c_rx, prev[0], gap),
+                _rate(c_tx, prev[1], gap),
+                _rate(c_br, prev[2], gap),
+                _rate(c_bw, prev[3], gap),
             )
-        )
-        previous = {row.container_id: row for row in rows}
-    rows_out: list[dict[str, Any]] = []
-    for c in sample.containers:
-        prev = previous.get(c.container_id)
-        rows_out.append(
+        rows.append(
             {
-                "container_id": c.container_id,
+                "container_id": cid,
                 "res": RAW,
                 "ts": ts,
                 "node_id": node_id,
                 "service_id": (
-                    c.service_id
-                    if instance_id is None or c.instance in (None, instance_id)
-                    else None
+                    service_id if instance_id is None or instance in (None, instance_id) else None
                 ),
-                "cpu_pct": c.cpu_percent,
-                "mem_used": float(c.memory_used_bytes),
-                "mem_limit": float(c.memory_limit_bytes),
-                "net_rx": c.net_rx_bytes,
-                "net_tx": c.net_tx_bytes,
-                "blk_read": c.block_read_bytes,
-                "blk_write": c.block_write_bytes,
-                "net_rx_bps": _rate(c.net_rx_bytes, prev.net_rx if prev else None, gap),
-                "net_tx_bps": _rate(c.net_tx_bytes, prev.net_tx if prev else None, gap),
-                "blk_read_bps": _rate(c.block_read_bytes, prev.blk_read if prev else None, gap),
-                "blk_write_bps": _rate(c.block_write_bytes, prev.blk_write if prev else None, gap),
-                "pids": float(c.pids),
+                "cpu_pct": c_cpu,
+                "mem_used": float(c_mem),
+                "mem_limit": float(c_limit),
+                "net_rx": c_rx,
+                "net_tx": c_tx,
+                "blk_read": c_br,
+                "blk_write": c_bw,
+                "net_rx_bps": rates[0],
+                "net_tx_bps": rates[1],
+                "blk_read_bps": rates[2],
+                "blk_write_bps": rates[3],
+                "pids": float(pids),
             }
         )
-    await session.flush()
-    if rows_out:
-        await session.execute(insert(ContainerPoint), rows_out)
+    return host_row, rows, LastPoint(ts, rx, tx, counters)
+
+
+async def newest_raw_ts(session: AsyncSession, node_ids: Iterable[int]) -> dict[int, int]:
+    """Each node's newest stored raw second (nodes without points are left out): one
+    statement, an index seek per node."""
+    ids = sorted(set(node_ids))
+    if not ids:
+        return {}
+    h = HostPoint
+    rows = await session.execute(
+        select(h.node_id, func.max(h.ts))
+        .where(h.node_id.in_(ids), h.res == RAW)
+        .group_by(h.node_id)
+    )
+    return {int(node_id): int(ts) for node_id, ts in rows if ts is not None}
+
+
+async def last_point(
+    session: AsyncSession, node_id: int, ts: int | None = None
+) -> LastPoint | None:
+    """Node `node_id`'s raw sample at second `ts` (default: its newest) from the database."""
+    h = HostPoint
+    query = select(h.ts, h.net_rx, h.net_tx).where(h.node_id == node_id, h.res == RAW)
+    query = query.where(h.ts == ts) if ts is not None else query.order_by(h.ts.desc()).limit(1)
+    host = (await session.execute(query)).first()
+    if host is None:
+        return None
+    c = ContainerPoint
+    rows = await session.execute(
+        select(c.container_id, c.net_rx, c.net_tx, c.blk_read, c.blk_write).where(
+            c.node_id == node_id, c.res == RAW, c.ts == host.ts
+        )
+    )
+    return LastPoint(
+        ts=int(host.ts),
+        net_rx=int(host.net_rx),
+        net_tx=int(host.net_tx),
+        containers={row[0]: (row[1], row[2], row[3], row[4]) for row in rows},
+    )
+
+
+_HOST_TABLE = cast(Table, HostPoint.__table__)
+_CONTAINER_TABLE = cast(Table, ContainerPoint.__table__)
+
+
+async def insert_rows(
+    session: AsyncSession, host_rows: list[dict[str, Any]], container_rows: list[dict[str, Any]]
+) -> None:
+    """Core executemany inserts of plain row dicts; the caller commits. On the tables, not
+    the mapped classes: an ORM bulk insert would process every row through the mapper."""
+    if host_rows:
+        await session.execute(insert(_HOST_TABLE), host_rows)
+    if container_rows:
+        await session.execute(insert(_CONTAINER_TABLE), container_rows)
+
+
+async def store_sample(
+    session: AsyncSession,
+    node_id: int,
+    sample: MetricsSample | Figures,
+    instance_id: str | None = None,
+) -> bool:
+    """Add `sample` as raw points of node `node_id`, its rates against the newest stored
+    sample read from the database (the caller commits). False: a sample of that second (or
+    a later one) is already stored.
+    """
+    compact = sample if isinstance(sample, Figures) else figures(sample)
+    built = sample_rows(node_id, compact, await last_point(session, node_id), instance_id)
+    if built is None:
+        return False
+    host_row, container_rows, _ = built
+    await insert_rows(session, [host_row], container_rows)
     return True
 
 
 async def ingest(
-    db: Database, node_id: int, sample: MetricsSample, instance_id: str | None = None
+    db: Database,
+    node_id: int,
+    sample: MetricsSample | Figures,
+    instance_id: str | None = None,
 ) -> bool:
     """Store one sample in one transaction; a duplicate (same second) is dropped."""
     try:
