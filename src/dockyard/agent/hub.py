@@ -810,6 +810,9 @@ class AgentHub:
                         future.set_result(None)
                 else:  # a second hello
                     raise ProtocolError("hello sent twice")
+                # Not kept until this agent's next message (5 s later): a 100-container
+                # sample would age into the collector's oldest generation meanwhile.
+                del msg
         except ProtocolError as exc:
             log.warning("agent_protocol_error", node_id=session.node_id, error=exc.message)
             session.end(exc.close_code, exc.message[:120])
