@@ -135,7 +135,7 @@ export function NodeDetailPage() {
                   { label: "ID", value: String(n.id), mono: true },
                   { label: "Kind", value: isAgent ? "Agent" : "Local" },
                   isAgent
-                    ? { label: "Tunnel socket", value: n.docker_host, mono: true, title: "The server's end of the agent tunnel: Docker clients on the server reach the node's engine here" }
+                    ? { label: "Engine address", value: n.docker_host, mono: true, title: "Every Dockyard process reaches this node's engine through its own tunnel socket for this address, relayed to the server replica holding the agent's connection" }
                     : { label: "Docker host", value: n.docker_host, mono: true },
                   { label: "Added", value: formatDateTime(n.created_at), title: formatUtc(n.created_at) },
                 ]}
