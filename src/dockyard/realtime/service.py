@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -182,8 +183,30 @@ class RealtimeHub:
         self.max_message_bytes = max_message_bytes
         self.event_prefixes = tuple(event_prefixes)
         self._connections: set[_Connection] = set()
+        self._session_checks: dict[tuple[int, str], tuple[float, asyncio.Future[Principal]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+
+    async def session_principal(self, user_id: int, session_id: str) -> Principal:
+        """The login session's principal, read afresh at most once per `session_check_s`
+        for all of this hub's sockets of that session (a page with many tabs, or many
+        sockets of one token, costs one query, not one each)."""
+        key = (user_id, session_id)
+        now = time.monotonic()
+        entry = self._session_checks.get(key)
+        if entry is None or now - entry[0] >= self.session_check_s * 0.9:
+            if len(self._session_checks) > 10_000:
+                stale = now - 3 * self.session_check_s
+                self._session_checks = {
+                    k: v for k, v in self._session_checks.items() if v[0] > stale
+                }
+            future = asyncio.ensure_future(
+                self.auth.principal_for_session(user_id, session_id, fresh=True)
+            )
+            # Read by every waiter; retrieved here too so a failure nobody awaits is quiet.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+            entry = self._session_checks[key] = (now, future)
+        return await asyncio.shield(entry[1])
 
     def issue_ticket(self, principal: Principal) -> TicketOut:
         """A single-use ticket bound to the caller's user and login session."""
@@ -505,8 +528,8 @@ class _Connection:
         while True:
             await asyncio.sleep(self.hub.session_check_s)
             try:
-                self.principal = await self.hub.auth.principal_for_session(
-                    self.principal.user.id, self.principal.session_id, fresh=True
+                self.principal = await self.hub.session_principal(
+                    self.principal.user.id, self.principal.session_id
                 )
                 self._visible.clear()  # grants may have changed
             except AuthenticationError as exc:
@@ -514,6 +537,8 @@ class _Connection:
                     await self.error(exc.code, exc.message)
                 self.request_close(POLICY_VIOLATION, exc.message)
                 return
+            except Exception as exc:  # the database is busy or away: check next round
+                log.warning("ws_session_check_skipped", error=str(exc)[:200])
 
     # -- logs
 
