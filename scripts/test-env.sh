@@ -74,7 +74,7 @@ TEST_LABEL=io.dockyard.test=1
 
 PACKAGES=(ca-certificates curl iproute2 iptables docker.io docker-registry
           busybox-static postgresql redis-server chromium docker-compose apache2-utils
-          openssh-server prometheus)
+          openssh-server prometheus debootstrap nginx openssl wrk)
 
 export PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 # Never let the caller's Docker settings redirect us to another engine.
