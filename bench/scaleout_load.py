@@ -241,12 +241,15 @@ async def probe(rs: ReplicaSet, result: LoadResult, stop: asyncio.Event) -> None
 async def publish_events(
     rs: ReplicaSet, result: LoadResult, stop: asyncio.Event, prefix: str
 ) -> None:
-    """A service created every EVENT_EVERY_S, through the replicas in turn."""
+    """A service created every EVENT_EVERY_S, through the replicas in turn, on the local
+    node: the scheduler would weigh all 200 simulated nodes, whose engines cannot answer."""
     clients = [
         httpx.AsyncClient(base_url=r.base_url, headers=rs.headers(), timeout=30)
         for r in rs.replicas
     ]
     index = 0
+    nodes = (await clients[0].get("/api/v1/nodes", params={"limit": 500})).json()["items"]
+    local_id = next(n["id"] for n in nodes if n["kind"] == "local")
     try:
         while not stop.is_set():
             api = clients[index % len(clients)]
@@ -255,6 +258,7 @@ async def publish_events(
                     "/api/v1/services",
                     json={
                         "name": f"{prefix}-{index:03d}",
+                        "node_id": local_id,
                         "definition": {"services": {"app": {"image": "dockyard-test/busybox:1"}}},
                     },
                 )
@@ -313,7 +317,8 @@ async def run_load(
     result = LoadResult(agents, sockets, duration_s)
     prefix = f"bench-sol-{secrets.token_hex(3)}"
     me = psutil.Process()
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # the probe, the events, the RSS sampler
+    agents_stop = asyncio.Event()  # the agents stay until everything was counted
     totals = Totals()
     metrics_on = asyncio.Event()
     metrics_on.set()
@@ -343,7 +348,7 @@ async def run_load(
             for i, (_, credential) in enumerate(enrolled)
         ]
         for sim in sims:  # a ramp, not a thundering herd
-            agent_tasks.append(asyncio.create_task(sim.run(stop)))
+            agent_tasks.append(asyncio.create_task(sim.run(agents_stop)))
             await asyncio.sleep(0.02)
         await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in sims)), 180)
         result.agents_welcomed = totals.welcomed
@@ -382,6 +387,7 @@ async def run_load(
         return result
     finally:
         stop.set()
+        agents_stop.set()
         for browser in browsers:
             with contextlib.suppress(Exception):
                 await browser.ws.close()

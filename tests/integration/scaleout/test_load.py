@@ -1,0 +1,48 @@
+"""Load across two replicas (bench/scaleout_load.py): 200 simulated agents and 500 browser
+WebSockets for 120 s on PostgreSQL + Redis, while a client probes the API and services are
+created through either replica.
+
+Asserted: no error (no API non-2xx or transport error, every socket stays open and gets
+every event, every agent stays connected), each replica's RSS <= 400 MiB. The API p99 is
+printed, not asserted: speed on this shared machine is not what a test decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bench.common import percentile
+from bench.replicas import ReplicaSet, replica_set
+from bench.scaleout_load import EVENT_EVERY_S, run_load
+
+AGENTS = 200
+SOCKETS = 500
+DURATION_S = 120.0
+MAX_RSS_MIB = 400.0
+
+
+@pytest.fixture(scope="module")
+def two_replicas(scaleout_env: None) -> Iterator[ReplicaSet]:
+    with replica_set(replicas=2) as rs:
+        yield rs
+
+
+async def test_two_replicas_under_agents_and_browsers(two_replicas: ReplicaSet) -> None:
+    rs = two_replicas
+    result = await run_load(rs, agents=AGENTS, sockets=SOCKETS, duration_s=DURATION_S)
+    print(result.report())
+    print(f"API p99 under load: {percentile(result.api_ms, 99):.1f} ms (reported, not asserted)")
+
+    assert result.problems() == [], result.report() + "\n" + rs.logs(20)
+    # Created all along (one asked every EVENT_EVERY_S; a create takes its time under load).
+    assert len(result.events_published) >= DURATION_S / (2 * EVENT_EVERY_S), result.report()
+    assert result.sockets_per_replica == [SOCKETS // 2, SOCKETS // 2]
+    assert result.nodes_online_at_end == AGENTS, result.report()
+    assert result.api_5xx == 0
+    assert len(result.api_ms) > DURATION_S * 5  # the probe ran all along (10/s asked)
+    for index, peak in result.peak_rss().items():
+        assert peak <= MAX_RSS_MIB, f"replica {index} RSS peaked at {peak:.0f} MiB"
+    for replica in rs.replicas:
+        assert replica.alive, replica.tail()
