@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -311,3 +312,19 @@ def run_benchmark(
             asyncio.run(body(server, prefix))
     finally:
         report_cleanup(prefix)
+
+
+def wrk_figures(out: str) -> dict[str, str]:
+    """Requests/s, p50, p99, non-2xx count and socket errors from `wrk --latency` output."""
+    figures = {"rps": "?", "p50": "?", "p99": "?", "non2xx": "0", "errors": "none"}
+    patterns = {
+        "rps": r"Requests/sec:\s+([\d.]+)",
+        "p50": r"^\s+50%\s+(\S+)",
+        "p99": r"^\s+99%\s+(\S+)",
+        "non2xx": r"Non-2xx or 3xx responses:\s+(\d+)",
+        "errors": r"Socket errors:(.*)",
+    }
+    for key, pattern in patterns.items():
+        if match := re.search(pattern, out, re.M):
+            figures[key] = match.group(1).strip()
+    return figures

@@ -47,9 +47,9 @@ from websockets.exceptions import ConnectionClosed
 from bench.common import percentile
 from bench.fleetkit import (
     api_client,
-    create_node,
     describe,
     engine_client,
+    enroll_sim_node,
     fleet_server,
     load,
     mib,
@@ -57,7 +57,6 @@ from bench.fleetkit import (
 )
 from bench.server_process import Server
 from dockyard.agent.protocol import (
-    ENROLL_PATH,
     WS_PATH,
     Ack,
     Heartbeat,
@@ -360,19 +359,7 @@ async def enroll_all(server: Server, api: httpx.AsyncClient, prefix: str) -> lis
 
     async def one(index: int) -> tuple[int, str]:
         async with slots:
-            node_id, token = await create_node(api, f"{prefix}-{index:03d}")
-            response = await api.post(
-                ENROLL_PATH,
-                json={
-                    "token": token,
-                    "agent_version": "bench-sim/1",
-                    "docker_host": "unix:///var/run/docker.sock",
-                    "hostname": f"sim-{index:03d}",
-                },
-            )
-            if response.status_code != 200:
-                raise RuntimeError(f"enroll: {response.status_code} {response.text[:300]}")
-            return node_id, str(response.json()["credential"])
+            return await enroll_sim_node(api, f"{prefix}-{index:03d}", index)
 
     enrolled = list(await asyncio.gather(*(one(i) for i in range(AGENTS))))
     elapsed = time.monotonic() - started

@@ -279,6 +279,25 @@ async def create_node(api: httpx.AsyncClient, name: str) -> tuple[int, str]:
     return int(body["id"]), str(body["enrollment_token"])
 
 
+async def enroll_sim_node(api: httpx.AsyncClient, name: str, index: int) -> tuple[int, str]:
+    """A new agent node, enrolled as simulated agent `index`: its id and node credential."""
+    from dockyard.agent.protocol import ENROLL_PATH
+
+    node_id, token = await create_node(api, name)
+    response = await api.post(
+        ENROLL_PATH,
+        json={
+            "token": token,
+            "agent_version": "bench-sim/1",
+            "docker_host": "unix:///var/run/docker.sock",
+            "hostname": f"sim-{index:03d}",
+        },
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"enroll: {response.status_code} {response.text[:300]}")
+    return node_id, str(response.json()["credential"])
+
+
 async def wait_node_status(
     api: httpx.AsyncClient, node_id: int, status: str, *, timeout_s: float = 60
 ) -> dict[str, Any]:

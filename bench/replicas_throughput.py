@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 import httpx
 import psutil
 
+from bench.common import wrk_figures
 from bench.fleetkit import load, raise_on_signals
 from bench.replicas import Proxy, ReplicaSet, replica_set, start_nginx
 
@@ -67,17 +67,9 @@ def _wrk(url: str, token: str) -> dict[str, str]:
         check=False,
         timeout=DURATION_S + 60,
     ).stdout
-    figures = {"rps": "0", "p50": "?", "p99": "?", "non2xx": "0", "errors": "none"}
-    if match := re.search(r"Requests/sec:\s+([\d.]+)", out):
-        figures["rps"] = match.group(1)
-    if match := re.search(r"^\s+50%\s+(\S+)", out, re.M):
-        figures["p50"] = match.group(1)
-    if match := re.search(r"^\s+99%\s+(\S+)", out, re.M):
-        figures["p99"] = match.group(1)
-    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
-        figures["non2xx"] = match.group(1)
-    if match := re.search(r"Socket errors:(.*)", out):
-        figures["errors"] = match.group(1).strip()
+    figures = wrk_figures(out)
+    if figures["rps"] == "?":
+        figures["rps"] = "0"
     return figures
 
 

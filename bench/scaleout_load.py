@@ -34,9 +34,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import percentile
 from bench.fleet_load import SimAgent, Totals
-from bench.fleetkit import create_node, describe, load, raise_on_signals
+from bench.fleetkit import describe, enroll_sim_node, load, raise_on_signals
 from bench.replicas import Replica, ReplicaSet, replica_set
-from dockyard.agent.protocol import ENROLL_PATH, WS_PATH
+from dockyard.agent.protocol import WS_PATH
 
 AGENTS = int(os.environ.get("BENCH_AGENTS", "200"))
 SOCKETS = int(os.environ.get("BENCH_SOCKETS", "500"))
@@ -135,19 +135,7 @@ async def enroll(rs: ReplicaSet, count: int, prefix: str) -> list[tuple[int, str
     async def one(index: int) -> tuple[int, str]:
         api = clients[index % len(clients)]
         async with slots:
-            node_id, token = await create_node(api, f"{prefix}-{index:03d}")
-            response = await api.post(
-                ENROLL_PATH,
-                json={
-                    "token": token,
-                    "agent_version": "bench-sim/1",
-                    "docker_host": "unix:///var/run/docker.sock",
-                    "hostname": f"sim-{index:03d}",
-                },
-            )
-            if response.status_code != 200:
-                raise RuntimeError(f"enroll: {response.status_code} {response.text[:300]}")
-            return node_id, str(response.json()["credential"])
+            return await enroll_sim_node(api, f"{prefix}-{index:03d}", index)
 
     try:
         return list(await asyncio.gather(*(one(i) for i in range(count))))

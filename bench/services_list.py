@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import time
 
@@ -32,6 +31,7 @@ from bench.common import (
     throughput,
     timed_get,
     wait_running,
+    wrk_figures,
 )
 from bench.server_process import Server
 
@@ -62,18 +62,7 @@ async def _wrk(url: str, token: str | None) -> dict[str, str] | None:
         stderr=asyncio.subprocess.STDOUT,
     )
     out = (await process.communicate())[0].decode()
-    figures = {"rps": "?", "p50": "?", "p99": "?", "non2xx": "0", "errors": "none"}
-    if match := re.search(r"Requests/sec:\s+([\d.]+)", out):
-        figures["rps"] = match.group(1)
-    if match := re.search(r"^\s+50%\s+(\S+)", out, re.M):
-        figures["p50"] = match.group(1)
-    if match := re.search(r"^\s+99%\s+(\S+)", out, re.M):
-        figures["p99"] = match.group(1)
-    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
-        figures["non2xx"] = match.group(1)
-    if match := re.search(r"Socket errors:(.*)", out):
-        figures["errors"] = match.group(1).strip()
-    return figures
+    return wrk_figures(out)
 
 
 async def _deploy_fleet(server: Server, api: httpx.AsyncClient, prefix: str) -> set[int]:
