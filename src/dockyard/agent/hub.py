@@ -75,6 +75,7 @@ from dockyard.agent.relay import (
     RELAY_HEADER,
     RelayRefusedError,
     check_relay_token,
+    first_done,
     relay_client,
     relay_token,
     serve_relay,
@@ -1075,13 +1076,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stre
             writer.write(chunk)
             await writer.drain()
 
-    tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await first_done(upstream(), downstream())
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await stream.close()
 
 

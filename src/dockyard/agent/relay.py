@@ -19,6 +19,8 @@ import hashlib
 import hmac
 import ssl
 import time
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -131,7 +133,7 @@ async def relay_client(
                 writer.write(message if isinstance(message, bytes) else message.encode())
                 await writer.drain()
 
-        await _first_done(upstream(), downstream())
+        await first_done(upstream(), downstream())
     finally:
         with contextlib.suppress(Exception):
             await ws.close()
@@ -157,7 +159,7 @@ async def serve_relay(ws: WebSocket, stream: Stream) -> None:
 
     try:
         await ws.send_text(READY)
-        await _first_done(upstream(), downstream())
+        await first_done(upstream(), downstream())
     except (WebSocketDisconnect, ConnectionError, RuntimeError):
         pass
     finally:
@@ -166,9 +168,9 @@ async def serve_relay(ws: WebSocket, stream: Stream) -> None:
             await ws.close()
 
 
-async def _first_done(*coros: object) -> None:
-    """Run both pipe directions; when one ends (EOF or error) cancel the other."""
-    tasks = [asyncio.ensure_future(c) for c in coros]  # type: ignore[call-overload]
+async def first_done(*coros: Coroutine[Any, Any, None]) -> None:
+    """Run both directions of a pipe; when one ends (EOF or error) cancel the other."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
