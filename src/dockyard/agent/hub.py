@@ -446,6 +446,9 @@ class AgentHub:
                     continue
                 if replica == self.replica_id:
                     continue
+                if node_id not in self._nodes:  # created by another process: listen now
+                    with contextlib.suppress(Exception):  # else the periodic refresh will
+                        await self.refresh()
                 self._presence_epoch += 1
                 if data.get("online"):
                     self._unreachable.pop(replica, None)

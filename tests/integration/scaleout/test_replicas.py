@@ -59,8 +59,17 @@ def replicas(scaleout_env: None) -> Iterator[ReplicaSet]:
 
 @pytest.fixture
 def node2() -> Iterator[tuple[str, docker.DockerClient]]:
+    """Node 2's engine, with the test image (an image cleanup test may have pruned it)."""
     host = os.environ["DOCKYARD_TEST_NODE2_DOCKER_HOST"]
     client = docker.DockerClient(base_url=host, timeout=30)
+    try:
+        client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        main = docker.DockerClient(base_url=os.environ["DOCKYARD_TEST_DOCKER_HOST"], timeout=60)
+        try:
+            client.images.load(b"".join(main.images.get(IMAGE).save()))
+        finally:
+            main.close()
     yield host, client
     client.close()
 
@@ -196,6 +205,8 @@ async def test_an_agent_on_replica_a_serves_replica_b_and_survives_a_dying(
                 # to turn healthy.
                 deadline = time.monotonic() + 60
                 while not [c for c in _project(node2_client, name) if c.status == "running"]:
+                    early = (await http.get(f"{b.base_url}/api/v1/jobs/{job_id}")).json()
+                    assert early["status"] in ("queued", "running"), early["error"]
                     assert time.monotonic() < deadline, rs.logs()
                     await asyncio.sleep(0.2)
                 running = (await http.get(f"{b.base_url}/api/v1/jobs/{job_id}")).json()
