@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from dockyard.audit.chain import GENESIS_HASH
 from dockyard.audit.models import AuditChainHead
@@ -37,6 +39,24 @@ async def bootstrap(db: Database, settings: Settings, *, first_admin: bool = Tru
     `first_admin=False` (CLI commands) skips creating the first-run admin, so an operator
     who creates their own account first does not also get `admin@localhost`.
     """
+    # Two processes starting on a fresh database at once (a worker and a beat) both find
+    # nothing and both insert: the slower one's commit fails on a key and, tried again,
+    # finds what the other created.
+    for attempt in range(3):
+        try:
+            announce = await _bootstrap_once(db, settings, first_admin=first_admin)
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    if announce:
+        _announce_password(*announce)
+
+
+async def _bootstrap_once(
+    db: Database, settings: Settings, *, first_admin: bool
+) -> tuple[str, str] | None:
     async with db.session() as session:
         head = (
             await session.execute(select(AuditChainHead).where(AuditChainHead.id == 1))
@@ -63,5 +83,4 @@ async def bootstrap(db: Database, settings: Settings, *, first_admin: bool = Tru
             )
             log.info("first_run_admin_created", email=email)
         await session.commit()
-    if announce:
-        _announce_password(*announce)
+    return announce

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -149,3 +150,29 @@ async def test_first_run_admin_password(tmp_path: Path, docker_host: str) -> Non
             )
             assert login.status_code == 200
     assert "first_run_admin_created" not in again.stderr
+
+
+async def test_processes_starting_together_on_a_fresh_database_bootstrap_once(
+    database_factory: Any, app_settings: Any
+) -> None:
+    """A worker and a beat (compose.scale.yaml) start at once on a just-migrated database:
+    both bootstraps succeed, and there is one chain head, one local node, one admin."""
+    from sqlalchemy import func, select
+
+    from dockyard.audit.models import AuditChainHead
+    from dockyard.bootstrap import bootstrap
+    from dockyard.kit.db import Database
+    from dockyard.nodes.models import Node
+    from dockyard.users.models import User
+
+    settings = app_settings(await database_factory.new("postgresql"))
+    databases = [Database(settings.resolved_database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(bootstrap(db, settings) for db in databases))
+        async with databases[0].read_session() as session:
+            for model in (AuditChainHead, Node, User):
+                count = (await session.execute(select(func.count()).select_from(model))).scalar()
+                assert count == 1, model.__tablename__
+    finally:
+        for db in databases:
+            await db.dispose()
