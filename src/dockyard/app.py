@@ -39,6 +39,7 @@ from dockyard.hosts.ssh_terminal import router as ssh_terminal_router
 from dockyard.images import operations as images_operations
 from dockyard.images.router import router as images_router
 from dockyard.jobs.router import router as jobs_router
+from dockyard.kit.db import Database, retry_on_conflict
 from dockyard.kit.errors import document_errors, install_error_handlers
 from dockyard.kit.middleware import RequestContextMiddleware
 from dockyard.kit.spa import mount_spa
@@ -85,9 +86,15 @@ async def start_runtime(
     secret = settings.load_secret_key()
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     runtime = Runtime.build(settings, secret, role=role)
-    await bootstrap(runtime.db, settings, first_admin=first_admin)
-    await load_template_catalog(runtime.db)
+    await prepare_database(runtime.db, settings, first_admin=first_admin)
     return runtime
+
+
+async def prepare_database(db: Database, settings: Settings, *, first_admin: bool) -> None:
+    """The rows every start ensures (bootstrap, the template catalog); several processes
+    starting at once on a fresh database each get through (see `retry_on_conflict`)."""
+    await bootstrap(db, settings, first_admin=first_admin)
+    await retry_on_conflict(lambda: load_template_catalog(db))
 
 
 # Importing registers the job handlers of each domain.

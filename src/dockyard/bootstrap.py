@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from dockyard.audit.chain import GENESIS_HASH
 from dockyard.audit.models import AuditChainHead
 from dockyard.audit.service import Actor
-from dockyard.kit.db import Database
+from dockyard.kit.db import Database, retry_on_conflict
 from dockyard.nodes.service import ensure_local_node
 from dockyard.settings import Settings
 from dockyard.users import repository as users
@@ -42,14 +40,9 @@ async def bootstrap(db: Database, settings: Settings, *, first_admin: bool = Tru
     # Two processes starting on a fresh database at once (a worker and a beat) both find
     # nothing and both insert: the slower one's commit fails on a key and, tried again,
     # finds what the other created.
-    for attempt in range(3):
-        try:
-            announce = await _bootstrap_once(db, settings, first_admin=first_admin)
-            break
-        except IntegrityError:
-            if attempt == 2:
-                raise
-            await asyncio.sleep(0.2 * (attempt + 1))
+    announce = await retry_on_conflict(
+        lambda: _bootstrap_once(db, settings, first_admin=first_admin)
+    )
     if announce:
         _announce_password(*announce)
 

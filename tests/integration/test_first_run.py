@@ -152,27 +152,34 @@ async def test_first_run_admin_password(tmp_path: Path, docker_host: str) -> Non
     assert "first_run_admin_created" not in again.stderr
 
 
-async def test_processes_starting_together_on_a_fresh_database_bootstrap_once(
+async def test_processes_starting_together_on_a_fresh_database_start_once(
     database_factory: Any, app_settings: Any
 ) -> None:
     """A worker and a beat (compose.scale.yaml) start at once on a just-migrated database:
     both bootstraps succeed, and there is one chain head, one local node, one admin."""
     from sqlalchemy import func, select
 
+    from dockyard.app import prepare_database
     from dockyard.audit.models import AuditChainHead
-    from dockyard.bootstrap import bootstrap
     from dockyard.kit.db import Database
     from dockyard.nodes.models import Node
+    from dockyard.templates.models import Template
     from dockyard.users.models import User
 
     settings = app_settings(await database_factory.new("postgresql"))
     databases = [Database(settings.resolved_database_url) for _ in range(3)]
+    db = databases[0]
     try:
-        await asyncio.gather(*(bootstrap(db, settings) for db in databases))
-        async with databases[0].read_session() as session:
+        await asyncio.gather(
+            *(prepare_database(each, settings, first_admin=True) for each in databases)
+        )
+        async with db.read_session() as session:
             for model in (AuditChainHead, Node, User):
                 count = (await session.execute(select(func.count()).select_from(model))).scalar()
                 assert count == 1, model.__tablename__
+            slugs = (await session.execute(select(Template.slug))).scalars().all()
+            assert slugs, "no template catalog"
+            assert len(slugs) == len(set(slugs))
     finally:
-        for db in databases:
-            await db.dispose()
+        for each in databases:
+            await each.dispose()

@@ -8,14 +8,16 @@ cleanly instead. Read-only work uses a second engine whose transactions stay def
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,6 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 from sqlalchemy.types import TypeDecorator
 
 from dockyard.kit.events import EventBus
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -205,3 +209,19 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+async def retry_on_conflict(
+    action: Callable[[], Awaitable[T]], *, attempts: int = 3, delay_s: float = 0.2
+) -> T:
+    """Run `action` again after an `IntegrityError`: start-up work that several processes
+    may do at once on a fresh database (the slower one's insert hits a key the other just
+    committed, and a new attempt finds that row)."""
+    for attempt in range(attempts):
+        try:
+            return await action()
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(delay_s * (attempt + 1))
+    raise AssertionError("unreachable")
