@@ -271,6 +271,26 @@ def docker_host() -> str:
     return host
 
 
+def remove_compose_project(docker_client: Any, name: str) -> None:
+    """Remove what a service (compose project) `name` left on the engine: containers,
+    networks and volumes labelled with it."""
+    label = {"label": f"com.docker.compose.project={name}"}
+    for container in docker_client.containers.list(all=True, filters=label):
+        container.remove(force=True)
+    for network in docker_client.networks.list(filters=label):
+        network.remove()
+    for volume in docker_client.volumes.list(filters=label):
+        volume.remove(force=True)
+
+
+@pytest.fixture
+def service_name(docker_client: Any) -> Iterator[str]:
+    """A unique service name; its containers, networks and volumes are removed afterwards."""
+    name = f"t-{secrets.token_hex(4)}"
+    yield name
+    remove_compose_project(docker_client, name)
+
+
 @pytest.fixture(scope="session")
 def docker_client(docker_host: str) -> Iterator[Any]:
     import docker

@@ -13,7 +13,7 @@ import pytest
 
 from dockyard.alerts.engine import engine_of
 from dockyard.kit.clock import utcnow
-from tests.conftest import LiveApp, make_settings, running_app
+from tests.conftest import LiveApp, make_settings, remove_compose_project, running_app
 from tests.integration.alerts.conftest import Receiver
 from tests.integration.services.conftest import act, wait_status
 
@@ -33,11 +33,7 @@ async def manual_api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 def project(docker_client: Any) -> Iterator[str]:
     name = f"t-alert-{secrets.token_hex(3)}"
     yield name
-    label = {"label": f"com.docker.compose.project={name}"}
-    for container in docker_client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in docker_client.networks.list(filters=label):
-        network.remove()
+    remove_compose_project(docker_client, name)
 
 
 async def test_service_down_for_s_fires_then_resolves(

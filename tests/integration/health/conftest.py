@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests.integration.services.conftest import service_name  # noqa: F401  (a fixture)
-
 # path -> (status, headers, body)
 Answer = tuple[int, dict[str, str], bytes]
 

@@ -15,7 +15,14 @@ from dockyard.kit.clock import utcnow
 from dockyard.metrics.collector import collect_sample
 from dockyard.metrics.ingest import ingest_sample
 from dockyard.settings import Settings
-from tests.conftest import LiveApp, add_user, assert_error, running_app, unique_email
+from tests.conftest import (
+    LiveApp,
+    add_user,
+    assert_error,
+    remove_compose_project,
+    running_app,
+    unique_email,
+)
 from tests.integration.services.conftest import act, wait_status
 
 IMAGE = os.environ.get("DOCKYARD_TEST_IMAGE", "dockyard-test/busybox:1")
@@ -33,11 +40,7 @@ async def manual_api(db_url: str, app_settings: Callable[..., Settings]) -> Asyn
 def project(docker_client: Any) -> Iterator[str]:
     name = f"t-metrics-{secrets.token_hex(3)}"
     yield name
-    label = {"label": f"com.docker.compose.project={name}"}
-    for container in docker_client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in docker_client.networks.list(filters=label):
-        network.remove()
+    remove_compose_project(docker_client, name)
 
 
 async def test_collect_ingest_query_and_alerts(manual_api: LiveApp, project: str) -> None:

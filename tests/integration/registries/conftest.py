@@ -99,18 +99,6 @@ def registry_log(repository: str, *, auth: bool = False) -> RegistryLog:
     return RegistryLog(require_env(name), repository)
 
 
-@pytest.fixture
-def service_name(docker_client: Any) -> Iterator[str]:
-    """A unique service name; its containers and networks are removed afterwards."""
-    name = f"t-{secrets.token_hex(4)}"
-    yield name
-    label = {"label": f"com.docker.compose.project={name}"}
-    for container in docker_client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in docker_client.networks.list(filters=label):
-        network.remove()
-
-
 def sleeper(image: str) -> str:
     """A compose file with one container that idles (and stops at once) on `image`."""
     return f"""

@@ -57,17 +57,6 @@ services:
 """
 
 
-@pytest.fixture
-def service_name(docker_client: Any) -> Iterator[str]:
-    name = f"t-shutdown-{os.urandom(4).hex()}"
-    yield name
-    label = {"label": f"com.docker.compose.project={name}"}
-    for container in docker_client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in docker_client.networks.list(filters=label):
-        network.remove()
-
-
 async def wait_job(
     server: Served, job_id: str, until: Callable[[dict[str, Any]], bool], timeout_s: float = 60
 ) -> dict[str, Any]:

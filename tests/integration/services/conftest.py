@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +34,6 @@ async def services_api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         token = await test_app.token()
         test_app.client.headers.update(test_app.bearer(token))
         yield test_app
-
-
-@pytest.fixture
-def service_name(docker_client: Any) -> Iterator[str]:
-    """A unique service name; its containers, networks and volumes are removed afterwards."""
-    name = f"t-{secrets.token_hex(4)}"
-    yield name
-    label = {"label": f"com.docker.compose.project={name}"}
-    for container in docker_client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in docker_client.networks.list(filters=label):
-        network.remove()
-    for volume in docker_client.volumes.list(filters=label):
-        volume.remove(force=True)
 
 
 async def wait_job(api: LiveApp, job_id: str, timeout_s: float = 90) -> dict[str, Any]:

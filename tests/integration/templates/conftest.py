@@ -1,5 +1,5 @@
 """The services tests' app and unique-name fixtures, shared with the templates tests."""
 
-from tests.integration.services.conftest import service_name, services_api
+from tests.integration.services.conftest import services_api
 
-__all__ = ["service_name", "services_api"]
+__all__ = ["services_api"]

@@ -12,7 +12,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from tests.conftest import LiveApp, make_settings, require_env, running_app
+from tests.conftest import LiveApp, make_settings, remove_compose_project, require_env, running_app
 
 HTTPD = ["httpd", "-f", "-p", "80", "-h", "/www"]
 
@@ -71,11 +71,7 @@ def registry(docker_client: Any) -> Iterator[Registry]:
     reg = Registry(client=docker_client, host=require_env("DOCKYARD_TEST_REGISTRY"))
     yield reg
     for svc in reg.services:
-        label = {"label": f"com.docker.compose.project={svc}"}
-        for container in docker_client.containers.list(all=True, filters=label):
-            container.remove(force=True)
-        for network in docker_client.networks.list(filters=label):
-            network.remove()
+        remove_compose_project(docker_client, svc)
     prefixes = tuple(reg.repos) + tuple(f"dockyard-rollback/{s}-" for s in reg.services)
     for image in docker_client.images.list(all=True):
         refs = list(image.tags) + [d.split("@")[0] for d in image.attrs.get("RepoDigests") or []]
