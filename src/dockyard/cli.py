@@ -163,6 +163,7 @@ def serve(
         proxy_headers=False,
         server_header=False,
         ws="websockets-sansio",
+        ws_per_message_deflate=settings.ws_compression,
         # Refuse oversized WebSocket frames before buffering them. Agents may send frames up
         # to DOCKYARD_AGENT_MAX_FRAME_BYTES; every other socket checks its own 64 KiB limit.
         ws_max_size=max(64 * 1024, settings.agent_max_frame_bytes),

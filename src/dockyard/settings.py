@@ -382,6 +382,15 @@ class Settings(BaseSettings):
         ge=128 * 1024,
         description="Largest WebSocket frame an agent may send (bytes); larger closes it (1009).",
     )
+    ws_compression: bool = Field(
+        default=False,
+        description=(
+            "Offer permessage-deflate on WebSockets (browsers ask for it; agents do not). Off by"
+            " default: each socket compresses every frame on its own, which costs the server"
+            " CPU and tens of KiB of memory per socket, for frames that are mostly small; turn"
+            " it on for slow links."
+        ),
+    )
     agent_enrollment_ttl_s: int = Field(
         default=3600, ge=1, description="How long a node's enrollment token is valid (s)."
     )

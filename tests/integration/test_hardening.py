@@ -183,3 +183,41 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing(
         rows = await audit_rows(app, action="auth.login.succeeded")
         assert rows, "no login audit event"
         assert rows[-1].ip == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("setting", "negotiated"), [(None, False), ("true", True)])
+def test_websocket_compression_only_when_turned_on(
+    tmp_path: Path, setting: str | None, negotiated: bool
+) -> None:
+    """Off by default (every socket would deflate each frame on its own); a client offering
+    permessage-deflate gets it only with DOCKYARD_WS_COMPRESSION=true."""
+    from websockets.sync.client import connect
+
+    port = free_port()
+    extra = {"DOCKYARD_WS_COMPRESSION": setting} if setting else {}
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [dockyard_executable(), "serve", "--port", str(port)],
+            env=serve_env(tmp_path / "data", **extra),
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        with connect(f"ws://127.0.0.1:{port}/api/v1/ws", compression="deflate") as ws:
+            assert ws.response is not None
+            header = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
+            assert ("permessage-deflate" in header) is negotiated, header
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -860,8 +860,7 @@ class AgentHub:
             return
         try:
             async with self._runtime.db.session() as session:
-                for node_id, at in seen.items():
-                    await repository.touch_last_seen(session, node_id, at)
+                await repository.touch_last_seen(session, seen)
                 await session.commit()
         except Exception as exc:  # the database being away must not end any session
             log.warning("agent_last_seen_not_saved", nodes=len(seen), error=str(exc))

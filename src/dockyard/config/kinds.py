@@ -807,8 +807,10 @@ class CleanupPoliciesKind(ConfigKind):
         from dockyard.images import policy
 
         items = []
-        for name, node in (await ctx.nodes_by_name()).items():
-            out = await policy.get(ctx.session, node.id)
+        nodes = await ctx.nodes_by_name()
+        policies = await policy.configured(ctx.session, (node.id for node in nodes.values()))
+        for name, node in nodes.items():
+            out = policies[node.id]
             items.append(
                 self._dump(
                     name,

@@ -28,6 +28,7 @@ from dockyard.audit.models import AuditEvent
 from dockyard.audit.service import Actor
 from dockyard.config import service as config
 from dockyard.config.kinds import KindContext, config_tables
+from dockyard.kit.db import RUNTIME_STATE_OPTION
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +61,7 @@ def _note_flush(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_statement(state: ORMExecuteState) -> None:
-    if state.is_select:
+    if state.is_select or state.execution_options.get(RUNTIME_STATE_OPTION):
         return
     table = getattr(getattr(state.statement, "table", None), "name", None)
     if table in config_tables():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.audit.service import Actor, record
@@ -25,31 +28,56 @@ def lock_key(node_id: int) -> str:
     return f"node:{node_id}:cleanup"
 
 
-async def get(session: AsyncSession, node_id: int) -> CleanupPolicyOut:
-    row = await session.get(CleanupPolicy, node_id)
-    schedule = await schedules.get_schedule(session, schedule_key(node_id))
-    if row is None:
-        return CleanupPolicyOut(
-            node_id=node_id,
-            enabled=False,
-            targets=["dangling_images", "build_cache"],
-            include_managed=False,
-            label=None,
-            schedule=DEFAULT_SPEC,
-            updated_at=None,
-        )
+def _unset(node_id: int) -> CleanupPolicyOut:
+    """A node without a policy row: cleanup off, the default targets and schedule."""
     return CleanupPolicyOut(
         node_id=node_id,
+        enabled=False,
+        targets=["dangling_images", "build_cache"],
+        include_managed=False,
+        label=None,
+        schedule=DEFAULT_SPEC,
+        updated_at=None,
+    )
+
+
+def _configured(row: CleanupPolicy) -> CleanupPolicyOut:
+    """The policy as configured (no run times)."""
+    return CleanupPolicyOut(
+        node_id=row.node_id,
         enabled=row.enabled,
         targets=[t for t in ALL_TARGETS if t in row.targets],
         include_managed=row.include_managed,
         label=row.label,
         schedule=ScheduleSpec.model_validate(row.schedule),
-        next_run_at=schedule.next_run_at if schedule is not None and row.enabled else None,
-        last_run_at=schedule.last_run_at if schedule is not None else None,
-        last_job_id=schedule.last_job_id if schedule is not None else None,
         updated_at=row.updated_at,
     )
+
+
+async def get(session: AsyncSession, node_id: int) -> CleanupPolicyOut:
+    row = await session.get(CleanupPolicy, node_id)
+    if row is None:
+        return _unset(node_id)
+    schedule = await schedules.get_schedule(session, schedule_key(node_id))
+    out = _configured(row)
+    if schedule is not None:
+        out.next_run_at = schedule.next_run_at if row.enabled else None
+        out.last_run_at = schedule.last_run_at
+        out.last_job_id = schedule.last_job_id
+    return out
+
+
+async def configured(session: AsyncSession, node_ids: Iterable[int]) -> dict[int, CleanupPolicyOut]:
+    """Each node's policy as configured, without run times: one query for all of them
+    (the configuration export reads every node's)."""
+    ids = list(node_ids)
+    rows = (
+        (await session.execute(select(CleanupPolicy).where(CleanupPolicy.node_id.in_(ids))))
+        .scalars()
+        .all()
+    )
+    found = {row.node_id: _configured(row) for row in rows}
+    return {node_id: found.get(node_id) or _unset(node_id) for node_id in ids}
 
 
 async def put(

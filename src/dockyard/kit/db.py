@@ -122,6 +122,10 @@ def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING_EVENTS, None)
 
 
+# Execution option of a write that records live state (an agent's presence, a node's last
+# seen) in a table that otherwise holds configuration: not a configuration change.
+RUNTIME_STATE_OPTION = "dockyard_runtime_state"
+
 _WRITTEN_TABLES = "dockyard.written_tables"
 _UNKNOWN_TABLE = "*"
 _write_generations: Counter[str] = Counter()

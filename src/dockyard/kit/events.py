@@ -9,10 +9,12 @@ not this interface.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from dockyard.kit.clock import utcnow
@@ -31,6 +33,11 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type, "data": self.data, "ts": self.ts.isoformat()}
+
+    @cached_property
+    def text(self) -> str:
+        """`to_json()` as compact JSON text, encoded once however many sockets send it."""
+        return json.dumps(self.to_json(), separators=(",", ":"), default=str)
 
 
 class Subscription:

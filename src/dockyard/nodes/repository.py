@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dockyard.kit.db import RUNTIME_STATE_OPTION
 from dockyard.nodes.models import Node
 
 
@@ -98,12 +100,22 @@ async def claim_enrollment(
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-async def touch_last_seen(session: AsyncSession, node_id: int, at: datetime) -> None:
+# Writes of a node's live state (presence, last seen), not of its configuration: they
+# trigger no configuration snapshot (see `config.recorder`).
+_LIVE_STATE = {"synchronize_session": False, RUNTIME_STATE_OPTION: True}
+
+
+async def touch_last_seen(session: AsyncSession, seen: Mapping[int, datetime]) -> None:
+    """Store the nodes' last-seen times: one executemany statement for all of them."""
+    if not seen:
+        return
+    table = cast(Table, Node.__table__)
     await session.execute(
-        update(Node)
-        .where(Node.id == node_id)
-        .values(last_seen=at, updated_at=Node.updated_at)
-        .execution_options(synchronize_session=False)
+        update(table)
+        .where(table.c.id == bindparam("node_id"))
+        .values(last_seen=bindparam("seen_at"), updated_at=table.c.updated_at)
+        .execution_options(**_LIVE_STATE),
+        [{"node_id": node_id, "seen_at": at} for node_id, at in seen.items()],
     )
 
 
@@ -117,7 +129,7 @@ async def set_agent_replica(
         .values(
             agent_replica=replica, agent_connected_at=at, last_seen=at, updated_at=Node.updated_at
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(**_LIVE_STATE)
     )
 
 
@@ -131,7 +143,7 @@ async def clear_agent_replica(
         query = query.where(Node.id == node_id)
     await session.execute(
         query.values(agent_replica=None, updated_at=Node.updated_at).execution_options(
-            synchronize_session=False
+            **_LIVE_STATE
         )
     )
 

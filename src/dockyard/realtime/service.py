@@ -333,12 +333,17 @@ class _Connection:
         self._closing.set()
 
     async def send(self, payload: dict[str, Any]) -> None:
+        await self.send_text(json.dumps(payload, separators=(",", ":"), default=str))
+
+    async def send_text(self, text: str) -> None:
         if self._peer_gone:
             raise _PeerGoneError
-        text = json.dumps(payload, separators=(",", ":"), default=str)
         async with self._send_lock:
             try:
-                await asyncio.wait_for(self.ws.send_text(text), SEND_TIMEOUT_S)
+                # A timeout scope, not `wait_for`: no extra task per frame (an event goes
+                # to every open socket, so per-frame overhead is multiplied by them).
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await self.ws.send_text(text)
             except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError) as exc:
                 self._peer_gone = True
                 raise _PeerGoneError from exc
@@ -473,7 +478,7 @@ class _Connection:
             if not event.type.startswith(self.hub.event_prefixes):
                 continue
             if self.topics.matches(event.type) and await self._may_see(event.type, event.data):
-                await self.send(event.to_json())
+                await self.send_text(event.text)  # encoded once for all sockets
 
     async def _may_see(self, event_type: str, data: Any) -> bool:
         """Whether this connection's principal may receive the event (per service)."""

@@ -11,9 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from dockyard.config.recorder import SnapshotRecorder
 from dockyard.hosts.models import Host
+from dockyard.kit.clock import utcnow
+from dockyard.nodes import repository as nodes_repository
+from dockyard.nodes.models import Node
 from dockyard.services.models import Service
 from dockyard.settings import Settings
 from tests.conftest import (
@@ -428,3 +432,32 @@ async def test_health_checks_by_name_and_reference(
     only_site = yaml.safe_dump({"version": 1, "kinds": {"health_checks": [checks["site"]]}})
     pruned = (await do_import(admin, only_site, prune=True)).json()["changes"]
     assert pruned == [{"kind": "health_checks", "name": "probe-me containers", "change": "removed"}]
+
+
+async def test_live_node_state_is_not_a_configuration_change(
+    admin: LiveApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agents' last-seen and presence writes go to the `nodes` table every few seconds:
+    they must not start a (debounced, whole-document) snapshot pass each time."""
+    notified: list[object] = []
+    monkeypatch.setattr(SnapshotRecorder, "notify", lambda _self, actor: notified.append(actor))
+    seen_at = utcnow().replace(microsecond=0)
+    async with admin.runtime.db.session() as session:
+        local = await nodes_repository.get_local(session)
+        assert local is not None
+        await nodes_repository.touch_last_seen(session, {local.id: seen_at})
+        await nodes_repository.set_agent_replica(session, local.id, "replica-x", seen_at)
+        await nodes_repository.clear_agent_replica(session, local.id, "replica-x")
+        await session.commit()
+    assert notified == []
+    async with admin.runtime.db.read_session() as session:
+        node = await session.get(Node, local.id)
+        assert node is not None
+        assert node.last_seen is not None
+        assert node.last_seen.replace(tzinfo=None) == (seen_at.replace(tzinfo=None))
+        assert node.agent_replica is None
+    # The same table written as configuration is noticed.
+    async with admin.runtime.db.session() as session:
+        await session.execute(update(Node).where(Node.id == local.id).values(name=Node.name))
+        await session.commit()
+    assert len(notified) == 1
