@@ -39,6 +39,7 @@ from dockyard.hosts.ssh_terminal import router as ssh_terminal_router
 from dockyard.images import operations as images_operations
 from dockyard.images.router import router as images_router
 from dockyard.jobs.router import router as jobs_router
+from dockyard.kit import gc_pauses
 from dockyard.kit.db import Database, retry_on_conflict
 from dockyard.kit.errors import document_errors, install_error_handlers
 from dockyard.kit.middleware import RequestContextMiddleware
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         # full collections (which 200 agents' samples trigger) stay short.
         gc.collect()
         gc.freeze()
+        gc_pauses.watch()
         try:
             yield
         finally:

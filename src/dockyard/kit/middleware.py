@@ -61,7 +61,9 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            # A WebSocket's messages pass unwrapped: there are no response headers to add,
+            # and an event goes out as one frame to every open socket.
+            await self.app(scope, receive, send_wrapper if scope["type"] == "http" else send)
         except Exception as exc:
             # Handled here, inside the request context, so the log line and the response
             # both carry the request id; Starlette's outer handler would see neither.

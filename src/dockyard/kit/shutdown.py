@@ -60,30 +60,34 @@ CLOSE_TIMEOUT_S = 2.0
 class _TrackedSocket:
     """One browser WebSocket's `send`, which the shutdown can close from outside."""
 
+    # No lock: the flags are read and set without an await in between, and the server
+    # writes concurrent sends in the order they were made (a close made during a pending
+    # send goes after it).
+
     def __init__(self, send: Send) -> None:
         self._send = send
-        self._lock = asyncio.Lock()
         self.accepted = False
         self.closed = False
 
     async def send(self, message: Message) -> None:
-        async with self._lock:
-            kind = message.get("type")
-            if self.closed and kind in ("websocket.send", "websocket.close"):
+        kind = message.get("type")
+        if kind == "websocket.send":  # the common case, checked first
+            if self.closed:
                 return  # closed by the shutdown: the handler learns it on its next receive
-            if kind == "websocket.accept":
-                self.accepted = True
-            elif kind in ("websocket.close", "websocket.http.response.start"):
-                self.closed = True
-            await self._send(message)
+        elif kind == "websocket.accept":
+            self.accepted = True
+        elif kind in ("websocket.close", "websocket.http.response.start"):
+            if self.closed and kind == "websocket.close":
+                return
+            self.closed = True
+        await self._send(message)
 
     async def close(self, code: int, reason: str) -> bool:
-        async with self._lock:
-            if not self.accepted or self.closed:
-                return False
-            self.closed = True
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
-            return True
+        if not self.accepted or self.closed:
+            return False
+        self.closed = True
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        return True
 
 
 class WebSocketTracker:
