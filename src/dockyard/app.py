@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -126,11 +125,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             database=settings.database_kind,
             docker_host=settings.resolved_docker_host,
         )
-        # What start-up built lives as long as the process: out of the collector's way, so
-        # full collections (which 200 agents' samples trigger) stay short.
-        gc.collect()
-        gc.freeze()
-        gc_pauses.watch()
+        # Full collections pause the event loop: fewer and shorter (see kit/gc_pauses.py).
+        gc_pauses.tune()
         try:
             yield
         finally:
