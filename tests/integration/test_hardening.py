@@ -26,6 +26,7 @@ from tests.conftest import (
     running_app,
     unique_email,
 )
+from tests.integration.hosts.serve import dockyard_serve
 
 STRONG_KEY = "k3Jx9_Qw2Zr7-Lm5Vt8Yp1Bn4Hc6Gd0Fs3Ae9Ui2Oj5Wq7Er1Ty4"
 
@@ -193,31 +194,10 @@ def test_websocket_compression_only_when_turned_on(
     permessage-deflate gets it only with DOCKYARD_WS_COMPRESSION=true."""
     from websockets.sync.client import connect
 
-    port = free_port()
     extra = {"DOCKYARD_WS_COMPRESSION": setting} if setting else {}
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [dockyard_executable(), "serve", "--port", str(port)],
-            env=serve_env(tmp_path / "data", **extra),
-            stdout=log,
-            stderr=log,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
-        with connect(f"ws://127.0.0.1:{port}/api/v1/ws", compression="deflate") as ws:
+    with dockyard_serve(tmp_path / "data", **extra) as server:
+        ws_url = server.url.replace("http://", "ws://") + "/api/v1/ws"
+        with connect(ws_url, compression="deflate") as ws:
             assert ws.response is not None
             header = ws.response.headers.get("Sec-WebSocket-Extensions") or ""
             assert ("permessage-deflate" in header) is negotiated, header
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
