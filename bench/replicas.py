@@ -227,11 +227,21 @@ class ReplicaSet:
         return "\n".join(parts)
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], what: str, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def _wait_ready(
+    url: str,
+    process: subprocess.Popen[bytes],
+    what: str,
+    log_path: Path,
+    *,
+    verify: ssl.SSLContext | bool = True,
+    timeout_s: float = START_TIMEOUT_S,
+) -> None:
+    """Poll `url` until it answers 200; fail with the log's tail when `process` exits or
+    `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, verify=verify, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -389,16 +399,14 @@ def start_nginx(rs: ReplicaSet, upstreams: list[str]) -> Proxy:
     proxy = Proxy(
         f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", cert, prefix, process
     )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{proxy.url}/healthz", verify=proxy.tls(), timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"nginx did not start:\n{_tail(prefix / 'error.log')}")
-        time.sleep(0.2)
+    _wait_ready(
+        f"{proxy.url}/healthz",
+        process,
+        "nginx",
+        prefix / "error.log",
+        verify=proxy.tls(),
+        timeout_s=20,
+    )
     if rs.proxy is None:
         rs.proxy = proxy
         rs.nginx, rs.nginx_dir, rs.proxy_cert = process, prefix, cert

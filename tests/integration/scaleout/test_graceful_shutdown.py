@@ -23,6 +23,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,25 +152,47 @@ async def job_audits(server: Served, job_id: str) -> list[dict[str, Any]]:
     return [e for e in response.json()["items"] if (e.get("details") or {}).get("job_id") == job_id]
 
 
+@dataclass(frozen=True)
+class StopDuringJob:
+    """A SIGTERM sent while a `service.stop` job ran; monotonic times."""
+
+    job_id: str
+    sent: float  # the signal
+    closed_at: float  # the browser socket's close frame
+    exited_at: float  # the process's exit
+
+
+async def sigterm_during_stop_job(
+    server: Served, service_name: str, *, stop_grace_s: int, grace_s: float
+) -> StopDuringJob:
+    """Deploy a service, open a browser socket, start stopping the service and send SIGTERM
+    while Docker waits on the container. The socket must close with 1001 and the server's
+    reason, and the server must exit 0 within its grace period (+5 s)."""
+    service_id = await deployed_service(server, service_name, stop_grace_s=stop_grace_s)
+    ws = await open_ws(server)
+    job_id = await start_stop_job(server, service_id)
+    sent = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    code, reason, closed_at = await close_of(ws, timeout_s=10)
+    assert (code, reason) == (1001, SHUTDOWN_REASON)
+    exit_code, exited_at = await wait_exit(server, grace_s + 5)
+    log_path = server.data_dir.parent / f"{server.data_dir.name}-server.log"
+    assert exit_code == 0, log_path.read_text()[-3000:]
+    return StopDuringJob(job_id, sent, closed_at, exited_at)
+
+
 async def test_sigterm_lets_the_running_job_finish_and_closes_browser_sockets(
     db_url: str, tmp_path: Path, service_name: str
 ) -> None:
     grace_s = 20.0
     env = server_env(db_url, grace_s)
     with dockyard_serve(tmp_path / "a", **env) as server:
-        service_id = await deployed_service(server, service_name, stop_grace_s=5)
-        ws = await open_ws(server)
-        job_id = await start_stop_job(server, service_id)
-        sent = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
-        code, reason, closed_at = await close_of(ws, timeout_s=10)
-        assert (code, reason) == (1001, SHUTDOWN_REASON)
+        stop = await sigterm_during_stop_job(server, service_name, stop_grace_s=5, grace_s=grace_s)
+        job_id = stop.job_id
         # Closed at once, while the job still runs (Docker waits 5 s on the container).
-        assert closed_at - sent < 3.0, closed_at - sent
-        exit_code, exited_at = await wait_exit(server, grace_s + 5)
-        assert exit_code == 0, (server.data_dir.parent / "a-server.log").read_text()[-3000:]
+        assert stop.closed_at - stop.sent < 3.0, stop.closed_at - stop.sent
         # It waited for the job (about 5 s), not for the whole grace period.
-        assert 3.0 < exited_at - sent < grace_s, exited_at - sent
+        assert 3.0 < stop.exited_at - stop.sent < grace_s, stop.exited_at - stop.sent
 
     with dockyard_serve(tmp_path / "b", **env) as second:
         job = await wait_job(second, job_id, lambda j: True)
@@ -185,16 +208,9 @@ async def test_a_job_longer_than_the_grace_period_is_failed_once_and_not_rerun(
     grace_s = 2.0
     env = server_env(db_url, grace_s)
     with dockyard_serve(tmp_path / "a", **env) as server:
-        service_id = await deployed_service(server, service_name, stop_grace_s=30)
-        ws = await open_ws(server)
-        job_id = await start_stop_job(server, service_id)
-        sent = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
-        code, reason, _ = await close_of(ws, timeout_s=10)
-        assert (code, reason) == (1001, SHUTDOWN_REASON)
-        exit_code, exited_at = await wait_exit(server, grace_s + 5)
-        assert exit_code == 0, (server.data_dir.parent / "a-server.log").read_text()[-3000:]
-        assert exited_at - sent >= grace_s - 0.5
+        stop = await sigterm_during_stop_job(server, service_name, stop_grace_s=30, grace_s=grace_s)
+        job_id = stop.job_id
+        assert stop.exited_at - stop.sent >= grace_s - 0.5
 
     with dockyard_serve(tmp_path / "b", **env) as second:
         job = await wait_job(second, job_id, lambda j: True)
@@ -321,6 +337,20 @@ def second_service(docker_client: Any) -> Iterator[str]:
         container.remove(force=True)
 
 
+async def worker_setup(
+    database_factory: DatabaseFactory, app_settings: Callable[..., Settings], grace_s: float
+) -> tuple[Settings, dict[str, str]]:
+    """Settings on a fresh PostgreSQL database and the test Redis, jobs left to workers, and
+    the environment of a `dockyard worker` with that grace period."""
+    settings = app_settings(
+        await database_factory.new("postgresql"),
+        redis_url=require_env("DOCKYARD_TEST_REDIS_URL"),
+        run_scheduler=False,
+    )
+    env = process_env(settings, DOCKYARD_SHUTDOWN_GRACE_S=str(grace_s), PYTHONFAULTHANDLER="1")
+    return settings, env
+
+
 async def test_a_sigterm_worker_finishes_its_job_and_leaves_the_queue_to_the_next(
     database_factory: DatabaseFactory,
     app_settings: Callable[..., Settings],
@@ -328,13 +358,8 @@ async def test_a_sigterm_worker_finishes_its_job_and_leaves_the_queue_to_the_nex
     second_service: str,
     tmp_path: Path,
 ) -> None:
-    settings = app_settings(
-        await database_factory.new("postgresql"),
-        redis_url=require_env("DOCKYARD_TEST_REDIS_URL"),
-        run_scheduler=False,
-    )
     grace_s = 20.0
-    env = process_env(settings, DOCKYARD_SHUTDOWN_GRACE_S=str(grace_s), PYTHONFAULTHANDLER="1")
+    settings, env = await worker_setup(database_factory, app_settings, grace_s)
     workers: list[Proc] = []
     try:
         async with running_app(settings) as app:
@@ -380,13 +405,8 @@ async def test_a_worker_fails_a_job_longer_than_the_grace_period_once(
     service_name: str,
     tmp_path: Path,
 ) -> None:
-    settings = app_settings(
-        await database_factory.new("postgresql"),
-        redis_url=require_env("DOCKYARD_TEST_REDIS_URL"),
-        run_scheduler=False,
-    )
     grace_s = 2.0
-    env = process_env(settings, DOCKYARD_SHUTDOWN_GRACE_S=str(grace_s), PYTHONFAULTHANDLER="1")
+    settings, env = await worker_setup(database_factory, app_settings, grace_s)
     worker = Proc(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")
     try:
         async with running_app(settings) as app:
