@@ -30,6 +30,8 @@ from dockyard.app import create_app
 from dockyard.runtime import Runtime
 from dockyard.settings import Settings
 
+pytest_plugins = ["tests.network_leaks"]
+
 ENV_HINT = (
     "run `make test`, or `scripts/test-env.sh up && source /run/dockyard-test/env.sh` "
     "before `uv run pytest`"

@@ -9,18 +9,18 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import docker
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.conftest import remove_compose_project
 from tests.e2e.conftest import LiveServer, shot, sign_in
 
 IMAGE = os.environ.get("DOCKYARD_TEST_IMAGE", "dockyard-test/busybox:1")
 
 
 @pytest.fixture
-def project(live_server: LiveServer) -> Iterator[str]:
+def project(live_server: LiveServer, docker_client: Any) -> Iterator[str]:
     name = f"e2e-metrics-{secrets.token_hex(3)}"
     yield name
     # The e2e server is shared and other tests count its services: delete ours again.
@@ -28,15 +28,7 @@ def project(live_server: LiveServer) -> Iterator[str]:
         for item in client.get("/api/v1/services", params={"search": name}).json()["items"]:
             if item["name"] == name:
                 _delete_service(live_server, item["id"])
-    client = docker.DockerClient(
-        base_url=os.environ.get("DOCKYARD_TEST_DOCKER_HOST", "unix:///var/run/docker.sock")
-    )
-    label = {"label": f"com.docker.compose.project={name}"}
-    for container in client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in client.networks.list(filters=label):
-        network.remove()
-    client.close()
+    remove_compose_project(docker_client, name)
 
 
 def _api(server: LiveServer) -> httpx.Client:

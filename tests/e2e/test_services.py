@@ -9,11 +9,11 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import docker
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.conftest import remove_compose_project
 from tests.e2e.conftest import PHONE, LiveServer, shot, sign_in
 
 IMAGE = os.environ.get("DOCKYARD_TEST_IMAGE", "dockyard-test/busybox:1")
@@ -49,21 +49,10 @@ def compose_text(port: int, greeting: str = "hello") -> str:
 
 
 @pytest.fixture
-def project() -> Iterator[str]:
+def project(docker_client: Any) -> Iterator[str]:
     name = f"e2e-{secrets.token_hex(3)}"
     yield name
-    client: Any = docker.DockerClient(
-        base_url=os.environ.get("DOCKYARD_TEST_DOCKER_HOST", "unix:///var/run/docker.sock"),
-        version="auto",
-    )
-    try:
-        label = {"label": f"com.docker.compose.project={name}"}
-        for container in client.containers.list(all=True, filters=label):
-            container.remove(force=True)
-        for network in client.networks.list(filters=label):
-            network.remove()
-    finally:
-        client.close()
+    remove_compose_project(docker_client, name)
 
 
 def test_create_deploy_logs_edit_redeploy_and_diff(

@@ -8,11 +8,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import docker
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.conftest import remove_compose_project
 from tests.e2e.conftest import LiveServer, shot, sign_in
 
 IMAGE = os.environ.get("DOCKYARD_TEST_IMAGE", "dockyard-test/busybox:1")
@@ -29,7 +29,7 @@ def wait_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def service(live_server: LiveServer) -> Iterator[int]:
+def service(live_server: LiveServer, docker_client: Any) -> Iterator[int]:
     name = f"e2e-term-{secrets.token_hex(3)}"
     client = httpx.Client(base_url=live_server.base_url, timeout=30)
     token = client.post(
@@ -50,18 +50,11 @@ def service(live_server: LiveServer) -> Iterator[int]:
     try:
         yield sid
     finally:
-        client.post(f"/api/v1/services/{sid}/delete")
+        deleted = client.post(f"/api/v1/services/{sid}/delete")
+        if deleted.status_code == 202:
+            wait_job(client, deleted.json()["job"]["id"])
         client.close()
-        engine: Any = docker.DockerClient(
-            base_url=os.environ.get("DOCKYARD_TEST_DOCKER_HOST", "unix:///var/run/docker.sock"),
-            version="auto",
-        )
-        try:
-            label = {"label": f"com.docker.compose.project={name}"}
-            for container in engine.containers.list(all=True, filters=label):
-                container.remove(force=True)
-        finally:
-            engine.close()
+        remove_compose_project(docker_client, name)
 
 
 def test_terminal_and_files_tabs(page: Page, live_server: LiveServer, service: int) -> None:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.conftest import remove_compose_project
 from tests.e2e.conftest import LiveServer, shot, sign_in
 
 HTTPD = ["httpd", "-f", "-p", "80", "-h", "/www"]
@@ -49,11 +50,7 @@ def names(engine: Any) -> Iterator[dict[str, str]]:
         "repo": f"{env('DOCKYARD_TEST_REGISTRY')}/dockyard-test/e2e-upd-{suffix}",
     }
     yield made
-    label = {"label": f"com.docker.compose.project={made['service']}"}
-    for container in engine.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in engine.networks.list(filters=label):
-        network.remove()
+    remove_compose_project(engine, made["service"])
     for image in engine.images.list(all=True):
         refs = list(image.tags) + [d.split("@")[0] for d in image.attrs.get("RepoDigests") or []]
         if any(r.startswith((made["repo"], f"dockyard-rollback/{made['service']}-")) for r in refs):

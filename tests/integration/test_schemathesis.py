@@ -102,9 +102,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class EngineObjects:
+    """What exists on the test engine now, to remove afterwards what generated calls made
+    (containers of deployed services, networks and volumes created through the API)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.containers = {c["Id"] for c in client.api.containers(all=True)}
+        self.networks = {n["Id"] for n in client.api.networks()}
+        self.volumes = {v["Name"] for v in client.api.volumes()["Volumes"] or []}
+
+    def remove_new(self) -> None:
+        api = self.client.api
+        for container in api.containers(all=True):
+            if container["Id"] not in self.containers:
+                api.remove_container(container["Id"], force=True)
+        for network in api.networks():
+            if network["Id"] not in self.networks:
+                api.remove_network(network["Id"])
+        for volume in api.volumes()["Volumes"] or []:
+            if volume["Name"] not in self.volumes:
+                api.remove_volume(volume["Name"], force=True)
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, docker_client: Any
+) -> Iterator[tuple[str, dict[str, str]]]:
     """A real `dockyard serve` and the admin's bearer header."""
+    existing = EngineObjects(docker_client)
     data = tmp_path_factory.mktemp("schemathesis")
     port = free_port()
     env = clean_environ(
@@ -150,6 +176,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     finally:
         process.terminate()
         process.wait(timeout=30)
+        existing.remove_new()
         # Kept for reading the server's side of a failure (request ids match).
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log_path, ARTIFACTS / "schemathesis-server.log")

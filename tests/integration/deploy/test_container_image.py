@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import require_env
+from tests.conftest import remove_compose_project, require_env
 
 REPO = Path(__file__).resolve().parents[3]
 IMAGE_TAG = "dockyard-test/dockyard:test"
@@ -216,14 +216,6 @@ services:
 """
 
 
-def _remove_project(docker_client: Any, project: str) -> None:
-    label = {"label": f"com.docker.compose.project={project}"}
-    for container in docker_client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for network in docker_client.networks.list(filters=label):
-        network.remove()
-
-
 def test_container_serves_logs_in_and_deploys_a_service(
     dockyard_container: tuple[Any, int], docker_client: Any, docker_host: str
 ) -> None:
@@ -295,7 +287,7 @@ def test_container_serves_logs_in_and_deploys_a_service(
                 all=True, filters={"label": f"com.docker.compose.project={name}"}
             )
         finally:
-            _remove_project(docker_client, name)
+            remove_compose_project(docker_client, name)
 
     # Graceful stop: SIGTERM (through tini) ends the server with exit code 0 in the grace.
     started = time.monotonic()

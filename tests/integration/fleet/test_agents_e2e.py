@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import pytest
 
+from tests.conftest import remove_compose_project
 from tests.integration.fleet.conftest import HEARTBEAT_S, AgentProcess, FleetServer, new_agent
 from tests.integration.services.conftest import free_port
 
@@ -57,14 +58,10 @@ async def off(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _cleanup(client: Any, name: str) -> None:
-    label = {"label": f"com.docker.compose.project={name}"}
-    for container in client.containers.list(all=True, filters=label):
-        container.remove(force=True)
     run = {"label": f"io.dockyard.test-run={name}"}
     for container in client.containers.list(all=True, filters=run):
         container.remove(force=True)
-    for network in client.networks.list(filters=label):
-        network.remove()
+    remove_compose_project(client, name)
 
 
 async def _start_agent(

@@ -38,7 +38,14 @@ from dockyard.audit.service import Actor
 from dockyard.jobs.models import Job
 from dockyard.jobs.service import enqueue
 from dockyard.settings import Settings
-from tests.conftest import TEST_SECRET_KEY, DatabaseFactory, LiveApp, require_env, running_app
+from tests.conftest import (
+    TEST_SECRET_KEY,
+    DatabaseFactory,
+    LiveApp,
+    remove_compose_project,
+    require_env,
+    running_app,
+)
 from tests.integration.hosts.serve import Served, dockyard_serve
 from tests.integration.schedules.helpers import Proc, process_env
 
@@ -331,10 +338,7 @@ async def proc_exit(proc: Proc, timeout_s: float) -> tuple[int, float]:
 def second_service(docker_client: Any) -> Iterator[str]:
     name = f"t-shutdown-{os.urandom(4).hex()}"
     yield name
-    for container in docker_client.containers.list(
-        all=True, filters={"label": f"com.docker.compose.project={name}"}
-    ):
-        container.remove(force=True)
+    remove_compose_project(docker_client, name)
 
 
 async def worker_setup(

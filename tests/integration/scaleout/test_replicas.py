@@ -23,6 +23,7 @@ import pytest
 
 from bench.fleetkit import agent_process, clean_environ, dockyard_executable
 from bench.replicas import ReplicaSet, replica_set
+from tests.conftest import remove_compose_project
 from tests.integration.scaleout.conftest import open_browser_socket
 
 CLI = [dockyard_executable()]
@@ -77,13 +78,6 @@ def node2() -> Iterator[tuple[str, docker.DockerClient]]:
 def _project(client: docker.DockerClient, name: str) -> list[Any]:
     label = f"com.docker.compose.project={name}"
     return list(client.containers.list(all=True, filters={"label": label}))
-
-
-def _remove_project(client: docker.DockerClient, name: str) -> None:
-    for container in _project(client, name):
-        container.remove(force=True)
-    for network in client.networks.list(filters={"label": f"com.docker.compose.project={name}"}):
-        network.remove()
 
 
 async def _node(http: httpx.AsyncClient, base_url: str, node_id: int) -> dict[str, Any]:
@@ -253,7 +247,7 @@ async def test_an_agent_on_replica_a_serves_replica_b_and_survives_a_dying(
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
                 await browser.close()
-                _remove_project(node2_client, name)
+                remove_compose_project(node2_client, name)
 
 
 async def test_a_stopping_replica_hands_its_agents_over_at_once(
