@@ -20,6 +20,9 @@ ENGINE_VARIABLES = (
     "DOCKYARD_TEST_NODE2_DOCKER_HOST",
     "DOCKYARD_TEST_NODE3_DOCKER_HOST",
 )
+# An engine restarted by a test (the fleet tests restart node 2's and node 3's) makes its
+# predefined networks again, with new ids.
+PREDEFINED = frozenset({"bridge", "host", "none"})
 _BEFORE = pytest.StashKey[dict[str, set[str]]]()
 _LEAKED = pytest.StashKey[list[str]]()
 
@@ -58,7 +61,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaked: list[str] = []
     for host, ids in before.items():
         networks = _networks(host) or {}
-        leaked += [f"{name} on {host}" for nid, name in networks.items() if nid not in ids]
+        leaked += [
+            f"{name} on {host}"
+            for nid, name in networks.items()
+            if nid not in ids and name not in PREDEFINED
+        ]
     session.config.stash[_LEAKED] = sorted(leaked)
     if leaked and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

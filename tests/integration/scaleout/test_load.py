@@ -3,7 +3,7 @@ WebSockets for 120 s on PostgreSQL + Redis, while a client probes the API and se
 created through either replica.
 
 Asserted: no error (no API non-2xx or transport error, every socket stays open and gets
-every event, every agent stays connected), each replica's RSS <= 400 MiB. The API p99 is
+every event, every agent stays connected), each replica's RSS under `MAX_RSS_MIB`. The API p99 is
 printed, not asserted: speed on this shared machine is not what a test decides.
 """
 
@@ -20,7 +20,10 @@ from bench.scaleout_load import EVENT_EVERY_S, run_load
 AGENTS = 200
 SOCKETS = 500
 DURATION_S = 120.0
-MAX_RSS_MIB = 512.0  # each replica holds 100 agents' sessions and 250 sockets
+# Each replica holds 100 agents' sessions and 250 sockets, and follows the other 100 agents
+# through relays. Measured peaks: 439-547 MiB (a replica idles at ~210 MiB); the series is
+# flat after the first 20-40 s. The ceiling catches growth, not the spread between runs.
+MAX_RSS_MIB = 640.0
 
 
 @pytest.fixture(scope="module")
