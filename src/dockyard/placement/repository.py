@@ -66,14 +66,15 @@ async def clusters_of_nodes(session: AsyncSession) -> dict[int, set[int]]:
 
 
 async def allocations_with_names(
-    session: AsyncSession, node_id: int
+    session: AsyncSession, node_id: int | None = None
 ) -> Sequence[tuple[PortAllocation, str, int | None]]:
-    rows = (
-        await session.execute(
-            select(PortAllocation, Service.name, Service.owner_id)
-            .join(Service, Service.id == PortAllocation.service_id)
-            .where(PortAllocation.node_id == node_id)
-            .order_by(PortAllocation.host_port, PortAllocation.protocol)
-        )
-    ).all()
+    """Port allocations with their service's name and owner: one node's, or every node's."""
+    query = (
+        select(PortAllocation, Service.name, Service.owner_id)
+        .join(Service, Service.id == PortAllocation.service_id)
+        .order_by(PortAllocation.node_id, PortAllocation.host_port, PortAllocation.protocol)
+    )
+    if node_id is not None:
+        query = query.where(PortAllocation.node_id == node_id)
+    rows = (await session.execute(query)).all()
     return [(row[0], str(row[1]), row[2]) for row in rows]

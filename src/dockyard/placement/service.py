@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
@@ -20,7 +20,7 @@ from dockyard.kit.request_meta import RequestMeta
 from dockyard.nodes import repository as nodes_repository
 from dockyard.nodes.models import Node
 from dockyard.placement import repository
-from dockyard.placement.models import Cluster, ClusterNode, NodePortRange
+from dockyard.placement.models import Cluster, ClusterNode, NodePortRange, PortAllocation
 from dockyard.placement.ports import legacy_published, node_ranges, range_problems
 from dockyard.placement.scheduler import ALL_GPUS, Demand, NodeState, definition_demand, place
 from dockyard.placement.schemas import (
@@ -35,6 +35,7 @@ from dockyard.placement.schemas import (
 from dockyard.services import repository as services_repository
 from dockyard.services.compose import ComposeDefinition, ComposeError, parse_definition
 from dockyard.services.compose.validate import published_ports
+from dockyard.services.models import Service, ServiceRevision
 from dockyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,6 +59,26 @@ def placement_failed(explanation: dict[str, Any]) -> ValidationFailedError:
             "explanation": explanation,
         },
     )
+
+
+@dataclass(frozen=True)
+class PlacedLoad:
+    """What the services placed on nodes hold: their latest revisions and port allocations,
+    by node id, read for every node at once."""
+
+    services: dict[int, list[tuple[Service, ServiceRevision]]]
+    allocations: dict[int, list[tuple[PortAllocation, str, int | None]]]
+
+    @classmethod
+    async def read(cls, session: AsyncSession) -> PlacedLoad:
+        services: dict[int, list[tuple[Service, ServiceRevision]]] = {}
+        for service, revision in await services_repository.placed_with_latest(session):
+            if service.node_id is not None:
+                services.setdefault(service.node_id, []).append((service, revision))
+        allocations: dict[int, list[tuple[PortAllocation, str, int | None]]] = {}
+        for row in await repository.allocations_with_names(session):
+            allocations.setdefault(row[0].node_id, []).append(row)
+        return cls(services=services, allocations=allocations)
 
 
 class Placer:
@@ -85,18 +106,19 @@ class Placer:
             return self.runtime.agents.listening_ports(node.id)
         if not node.docker_host.startswith("unix://"):
             return None  # an engine reached over TCP runs on another host: unknown here
+        return await self.listening_ports_here()
+
+    @staticmethod
+    async def listening_ports_here() -> set[int]:
+        """TCP ports in use on the host Dockyard runs on."""
         from dockyard.metrics.collector import listening_ports
 
         return set(await asyncio.to_thread(listening_ports))
 
     async def node_state(
-        self,
-        session: AsyncSession,
-        node: Node,
-        clusters: set[int],
-        *,
-        exclude_service_id: int | None = None,
+        self, node: Node, clusters: set[int], placed: PlacedLoad, host_ports: set[int] | None
     ) -> NodeState:
+        """The node as a candidate: facts (cached), what its services reserve, ports in use."""
         online, reason = True, ""
         cpus: float | None = None
         memory: int | None = None
@@ -113,31 +135,22 @@ class Placer:
             gpus = int(labels.get(GPU_LABEL, 0))
         except (TypeError, ValueError):
             gpus = 0
-        services = [
-            s
-            for s in await services_repository.on_node(session, node.id)
-            if s.id != exclude_service_id
-        ]
-        latest = await services_repository.latest_revisions(session, services)
+        services = placed.services.get(node.id, [])
         reserved_cpus, reserved_memory, reserved_gpus = 0.0, 0, 0
         in_use: dict[tuple[int, str], str] = {}
-        for service in services:
-            revision = latest.get(service.id)
-            if revision is None:
-                continue
+        for service, revision in services:
             demand = definition_demand(revision.definition)
             reserved_cpus += demand.cpus
             reserved_memory += demand.memory_bytes
             reserved_gpus += max(node_gpus_all(gpus, demand.gpus), 0)
             for port, protocol in _published(revision.definition):
                 in_use.setdefault((port, protocol), self._holder(service.name, service.owner_id))
-        for allocation, name, owner in await repository.allocations_with_names(session, node.id):
-            if allocation.service_id != exclude_service_id:
-                in_use.setdefault(
-                    (allocation.host_port, allocation.protocol), self._holder(name, owner)
-                )
+        for allocation, name, owner in placed.allocations.get(node.id, []):
+            in_use.setdefault(
+                (allocation.host_port, allocation.protocol), self._holder(name, owner)
+            )
         if online:
-            for port in await self.listening_ports(node) or set():
+            for port in host_ports or set():
                 in_use.setdefault((port, "tcp"), "a process on the host")
         return NodeState(
             id=node.id,
@@ -189,7 +202,8 @@ class Placer:
         demand = await self.demand(session, defn, cluster_id=cluster_id, labels=labels or {})
         all_nodes = list((await session.scalars(select(Node).order_by(Node.id))).all())
         memberships = await repository.clusters_of_nodes(session)
-        # Engine facts concurrently (cached), then the database one query at a time.
+        # Engine facts concurrently (cached); the services, revisions and allocations of
+        # every node in two queries, whatever the fleet's size.
         await asyncio.gather(
             *(
                 self.runtime.nodes.facts(n)
@@ -198,8 +212,18 @@ class Placer:
             ),
             return_exceptions=True,
         )
+        placed = await PlacedLoad.read(session)
+        # Every engine on a unix socket shares this host's ports: read them once.
+        here = [n for n in all_nodes if n.kind != "agent" and n.docker_host.startswith("unix://")]
+        ports_here = await self.listening_ports_here() if here else None
         states = [
-            await self.node_state(session, n, memberships.get(n.id, set())) for n in all_nodes
+            await self.node_state(
+                n,
+                memberships.get(n.id, set()),
+                placed,
+                ports_here if n in here else await self.listening_ports(n),
+            )
+            for n in all_nodes
         ]
         chosen, explanation = place(demand, list(states))
         node = next((n for n in all_nodes if chosen is not None and n.id == chosen.id), None)

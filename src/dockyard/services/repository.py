@@ -79,6 +79,25 @@ async def revisions(session: AsyncSession, service_id: int) -> Sequence[ServiceR
     )
 
 
+async def placed_with_latest(session: AsyncSession) -> Sequence[tuple[Service, ServiceRevision]]:
+    """Every service placed on a node, with its latest revision, in one query."""
+    rows = (
+        await session.execute(
+            select(Service, ServiceRevision)
+            .join(
+                ServiceRevision,
+                and_(
+                    ServiceRevision.service_id == Service.id,
+                    ServiceRevision.number == Service.latest_revision,
+                ),
+            )
+            .where(Service.node_id.is_not(None))
+            .order_by(Service.id)
+        )
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
 async def latest_revisions(
     session: AsyncSession, services: Sequence[Service]
 ) -> dict[int, ServiceRevision]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from typing import Any
 
 import pytest
@@ -403,3 +404,43 @@ async def test_preview_needs_services_create(papi: LiveApp, unused: None) -> Non
         "/api/v1/placement/preview", json={"definition": web()}, headers={"Authorization": ""}
     )
     assert anonymous.status_code == 401
+
+
+async def test_ports_held_on_one_node_or_by_the_host_are_told_apart(
+    papi: LiveApp, node2_host: str, project_prefix: str
+) -> None:
+    node2 = await add_direct_node(papi, "node2", node2_host)
+    local = await local_node_id(papi)
+    held = await papi.client.post(
+        "/api/v1/services",
+        json={
+            "name": f"{project_prefix}-a",
+            "definition": web("127.0.0.1:28181:80"),
+            "node_id": local,
+        },
+    )
+    assert held.status_code == 201, held.text
+    # A service's port is held on its own node only.
+    preview = (
+        await papi.client.post(
+            "/api/v1/placement/preview", json={"definition": web("127.0.0.1:28181:80")}
+        )
+    ).json()
+    reasons = {c["node_id"]: c["reasons"] for c in preview["candidates"]}
+    assert reasons[local] == [f"host port 28181/tcp is in use by service {project_prefix}-a"]
+    assert reasons[node2] == []
+    assert preview["chosen"]["node_id"] == node2
+    # A port a process listens on is held on every node whose engine runs on this host.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        preview = (
+            await papi.client.post(
+                "/api/v1/placement/preview", json={"definition": web(f"127.0.0.1:{port}:80")}
+            )
+        ).json()
+    reasons = {c["node_id"]: c["reasons"] for c in preview["candidates"]}
+    for node_id in (local, node2):
+        assert reasons[node_id] == [f"host port {port}/tcp is in use by a process on the host"]
+    assert preview["chosen"] is None
