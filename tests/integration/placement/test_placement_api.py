@@ -35,6 +35,13 @@ def web(*ports: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+async def create_on(app: LiveApp, name: str, definition: dict[str, Any], node_id: int) -> Any:
+    """POST a service fixed to `node_id`; the response, for the caller to check."""
+    return await app.client.post(
+        "/api/v1/services", json={"name": name, "definition": definition, "node_id": node_id}
+    )
+
+
 async def allocations(app: LiveApp, node_id: int) -> list[dict[str, Any]]:
     response = await app.client.get(f"/api/v1/nodes/{node_id}/port-allocations")
     assert response.status_code == 200, response.text
@@ -253,36 +260,15 @@ async def test_fixed_ports_are_recorded_and_a_holder_is_named(
     papi: LiveApp, project_prefix: str
 ) -> None:
     local = await local_node_id(papi)
-    first = await papi.client.post(
-        "/api/v1/services",
-        json={
-            "name": f"{project_prefix}-a",
-            "definition": web("127.0.0.1:28080:80"),
-            "node_id": local,
-        },
-    )
+    first = await create_on(papi, f"{project_prefix}-a", web("127.0.0.1:28080:80"), local)
     assert first.status_code == 201, first.text
     # Same port, another address: the definitions do not clash but the port is held.
-    second = await papi.client.post(
-        "/api/v1/services",
-        json={
-            "name": f"{project_prefix}-b",
-            "definition": web("127.0.0.2:28080:80"),
-            "node_id": local,
-        },
-    )
+    second = await create_on(papi, f"{project_prefix}-b", web("127.0.0.2:28080:80"), local)
     error = assert_error(second, 409, "port_allocated")
     assert f"service {project_prefix}-a" in error["message"]
     assert error["details"]["errors"][0]["path"] == "services.web.ports.0"
     # The same address: the existing definition check answers (422, naming the holder).
-    third = await papi.client.post(
-        "/api/v1/services",
-        json={
-            "name": f"{project_prefix}-c",
-            "definition": web("127.0.0.1:28080:80"),
-            "node_id": local,
-        },
-    )
+    third = await create_on(papi, f"{project_prefix}-c", web("127.0.0.1:28080:80"), local)
     assert f"{project_prefix}-a" in assert_error(third, 422, "invalid_definition")["message"] + str(
         third.json()
     )
@@ -411,14 +397,7 @@ async def test_ports_held_on_one_node_or_by_the_host_are_told_apart(
 ) -> None:
     node2 = await add_direct_node(papi, "node2", node2_host)
     local = await local_node_id(papi)
-    held = await papi.client.post(
-        "/api/v1/services",
-        json={
-            "name": f"{project_prefix}-a",
-            "definition": web("127.0.0.1:28181:80"),
-            "node_id": local,
-        },
-    )
+    held = await create_on(papi, f"{project_prefix}-a", web("127.0.0.1:28181:80"), local)
     assert held.status_code == 201, held.text
     # A service's port is held on its own node only.
     preview = (
