@@ -104,7 +104,7 @@ class Placer:
         """TCP ports in use on the node's host, when known."""
         if node.kind == "agent":
             return self.runtime.agents.listening_ports(node.id)
-        if not node.docker_host.startswith("unix://"):
+        if not on_this_host(node):
             return None  # an engine reached over TCP runs on another host: unknown here
         return await self.listening_ports_here()
 
@@ -214,14 +214,15 @@ class Placer:
         )
         placed = await PlacedLoad.read(session)
         # Every engine on a unix socket shares this host's ports: read them once.
-        here = [n for n in all_nodes if n.kind != "agent" and n.docker_host.startswith("unix://")]
-        ports_here = await self.listening_ports_here() if here else None
+        ports_here = (
+            await self.listening_ports_here() if any(map(on_this_host, all_nodes)) else None
+        )
         states = [
             await self.node_state(
                 n,
                 memberships.get(n.id, set()),
                 placed,
-                ports_here if n in here else await self.listening_ports(n),
+                ports_here if on_this_host(n) else await self.listening_ports(n),
             )
             for n in all_nodes
         ]
@@ -245,6 +246,11 @@ class Placer:
 
     async def host_ports(self, node: Node) -> set[int] | None:
         return await self.listening_ports(node)
+
+
+def on_this_host(node: Node) -> bool:
+    """Whether the node's engine runs on the host Dockyard runs on (reached by unix socket)."""
+    return node.kind != "agent" and node.docker_host.startswith("unix://")
 
 
 def node_gpus_all(node_gpus: int, demand_gpus: int) -> int:

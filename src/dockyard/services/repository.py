@@ -79,18 +79,18 @@ async def revisions(session: AsyncSession, service_id: int) -> Sequence[ServiceR
     )
 
 
+# A revision joined to its service only when it is the service's latest.
+_IS_LATEST = and_(
+    ServiceRevision.service_id == Service.id, ServiceRevision.number == Service.latest_revision
+)
+
+
 async def placed_with_latest(session: AsyncSession) -> Sequence[tuple[Service, ServiceRevision]]:
     """Every service placed on a node, with its latest revision, in one query."""
     rows = (
         await session.execute(
             select(Service, ServiceRevision)
-            .join(
-                ServiceRevision,
-                and_(
-                    ServiceRevision.service_id == Service.id,
-                    ServiceRevision.number == Service.latest_revision,
-                ),
-            )
+            .join(ServiceRevision, _IS_LATEST)
             .where(Service.node_id.is_not(None))
             .order_by(Service.id)
         )
@@ -108,13 +108,7 @@ async def latest_revisions(
         (
             await session.execute(
                 select(ServiceRevision)
-                .join(
-                    Service,
-                    and_(
-                        Service.id == ServiceRevision.service_id,
-                        Service.latest_revision == ServiceRevision.number,
-                    ),
-                )
+                .join(Service, _IS_LATEST)
                 .where(Service.id.in_([s.id for s in services]))
             )
         )
