@@ -6,12 +6,23 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+
+async def until(predicate: Callable[[], Awaitable[Any]], timeout_s: float = 10) -> Any:
+    """The predicate's first truthy value, polled every 50 ms."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.05)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import pytest
 from dockyard.alerts.engine import engine_of
 from dockyard.kit.clock import utcnow
 from tests.conftest import LiveApp, assert_error, audit_rows
-from tests.integration.alerts.conftest import Mailbox, Receiver
+from tests.integration.alerts.conftest import Mailbox, Receiver, until
 
 SECRET = "hook-secret-" + "x" * 20
 
@@ -29,16 +29,6 @@ SECRET = "hook-secret-" + "x" * 20
 async def admin(api: LiveApp) -> LiveApp:
     api.client.headers.update(api.bearer(await api.token()))
     return api
-
-
-async def until(predicate: Callable[[], Any], timeout_s: float = 10) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition never held"
-        await asyncio.sleep(0.05)
 
 
 async def webhook_channel(api: LiveApp, url: str, **config: Any) -> dict[str, Any]:

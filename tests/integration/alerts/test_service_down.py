@@ -14,7 +14,7 @@ import pytest
 from dockyard.alerts.engine import engine_of
 from dockyard.kit.clock import utcnow
 from tests.conftest import LiveApp, make_settings, remove_compose_project, running_app
-from tests.integration.alerts.conftest import Receiver
+from tests.integration.alerts.conftest import Receiver, until
 from tests.integration.services.conftest import act, wait_status
 
 IMAGE = os.environ.get("DOCKYARD_TEST_IMAGE", "dockyard-test/busybox:1")
@@ -81,7 +81,10 @@ async def test_service_down_for_s_fires_then_resolves(
     opened = await engine.evaluate(t0 + timedelta(seconds=62))
     assert len(opened) == 1
     assert await engine.evaluate(t0 + timedelta(seconds=75)) == []  # dedup: still one
-    await engine.deliver_due(utcnow() + timedelta(seconds=120))
+    # Opening the alert queued its delivery and kicked a background send. Only the real
+    # clock here: a `now` past the send's claim (CLAIM_S) would take the same delivery
+    # over while it is in flight and send it twice.
+    await engine.deliver_due()
     firing = (await webhook_receiver.wait(1))[0].json()
     assert firing["status"] == "firing"
     assert firing["target"]["id"] == sid
@@ -95,11 +98,18 @@ async def test_service_down_for_s_fires_then_resolves(
     assert (await act(api, sid, "start"))["status"] == "succeeded"
     await wait_status(api, sid, lambda s: s["status"] == "running")
     await engine.evaluate(t0 + timedelta(seconds=90))
-    await engine.deliver_due(utcnow() + timedelta(seconds=120))
+    await engine.deliver_due()
     resolved = (await webhook_receiver.wait(2))[1].json()
     assert resolved["status"] == "resolved"
     assert resolved["alert"]["id"] == firing["alert"]["id"]
     assert (await api.client.get("/api/v1/alerts", params={"status": "firing"})).json()[
         "total"
     ] == 0
+
+    async def all_sent() -> bool:
+        detail = (await api.client.get(f"/api/v1/alerts/{firing['alert']['id']}")).json()
+        return [d["status"] for d in detail["deliveries"]] == ["sent", "sent"]
+
+    await until(all_sent)
+    assert len(webhook_receiver.requests) == 2  # each notification once
     assert (await act(api, sid, "delete"))["status"] == "succeeded"
