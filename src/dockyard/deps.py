@@ -13,7 +13,6 @@ from starlette.requests import HTTPConnection
 from dockyard.access.permissions import ALL_PERMISSIONS
 from dockyard.audit.service import record
 from dockyard.auth.service import Principal
-from dockyard.kit.api_rate import check_api_rate
 from dockyard.kit.errors import AuthenticationError, PermissionDeniedError
 from dockyard.kit.request_meta import RequestMeta, request_meta
 from dockyard.runtime import Runtime
@@ -87,7 +86,7 @@ class PermissionDependency:
     async def __call__(
         self, request: Request, principal: PrincipalDep, runtime: RuntimeDep
     ) -> Principal:
-        check_api_rate(request, principal.user.id, runtime.settings.api_rate_per_minute)
+        await runtime.auth.check_api_rate(principal.user.id)
         if principal.mfa_enrollment_required and not request.url.path.startswith(
             MFA_ENROLLMENT_PATHS
         ):

@@ -124,7 +124,8 @@ class Runtime:
     async def close(self) -> None:
         """Shut down. Jobs first: running ones get `shutdown_grace_s` to finish while the
         engines, agents and the event bridge still work (their events reach browsers on other
-        replicas); then browsers' sockets (1001), agents, the bridge, engines, database."""
+        replicas); then browsers' sockets (1001), agents, the bridge, engines, the shared rate
+        limits' Redis connection, database."""
         await self.jobs.stop(self.settings.shutdown_grace_s)
         await self.realtime.close()
         await self.agents.close()
@@ -132,4 +133,5 @@ class Runtime:
             await self.bridge.stop()
         await self.state.stop()
         await self.engines.close()
+        await self.auth.close()
         await self.db.dispose()

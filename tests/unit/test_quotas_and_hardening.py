@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from dockyard.kit.api_rate import check_api_rate
+from dockyard.auth.service import AuthService
 from dockyard.kit.errors import DockyardError, ValidationFailedError
 from dockyard.quotas.service import Usage, check_quota, definition_usage, human_bytes
 from dockyard.services.compose import parse_definition
@@ -106,14 +105,15 @@ def test_allowed_bind_roots_must_be_absolute(monkeypatch: pytest.MonkeyPatch) ->
         Settings()
 
 
-def test_api_rate_limit_is_per_user_with_retry_after() -> None:
-    request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace()))
+async def test_api_rate_limit_is_per_user_with_retry_after(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, api_rate_per_minute=2)
+    auth = AuthService(cast(Any, None), settings, "secret")  # the limit needs no database
     for _ in range(2):
-        check_api_rate(request, 1, 2)
+        await auth.check_api_rate(1)
     with pytest.raises(DockyardError) as caught:
-        check_api_rate(request, 1, 2)
+        await auth.check_api_rate(1)
     assert caught.value.status_code == 429
     assert caught.value.code == "rate_limited"
     assert caught.value.headers is not None
     assert int(caught.value.headers["Retry-After"]) >= 1
-    check_api_rate(request, 2, 2)  # another user is not limited
+    await auth.check_api_rate(2)  # another user is not limited

@@ -1,10 +1,21 @@
-"""The per-IP login limiter, driven by a fake clock."""
+"""The sliding-window limiters, driven by a fake clock (Redis' shared windows: in
+tests/integration/auth/test_shared_rate_limits.py)."""
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
 import pytest
 
-from dockyard.auth.rate_limit import SlidingWindowLimiter, retry_after_header
+from dockyard.auth.rate_limit import (
+    REDIS_KEY_PREFIX,
+    REDIS_RETRY_S,
+    RateLimiter,
+    RedisWindows,
+    SlidingWindowLimiter,
+    retry_after_header,
+)
 
 
 class FakeClock:
@@ -98,3 +109,41 @@ def test_memory_is_bounded_when_every_key_is_fresh() -> None:
 )
 def test_retry_after_header_is_whole_seconds_at_least_one(seconds: float, header: str) -> None:
     assert retry_after_header(seconds) == header
+
+
+async def test_rate_limiter_counts_in_process_without_redis() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter("login", 2, 60.0, clock=clock)
+    assert [await limiter.hit("a") for _ in range(3)] == [0.0, 0.0, pytest.approx(60.0)]
+    assert await limiter.hit("b") == 0.0
+
+
+async def test_rate_limiter_falls_back_to_its_own_count_while_redis_is_away(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing listens on the port: each hit falls back to the local window (limits still
+    hold, per process), the outage is logged once, not once per request, and Redis is asked
+    again only every REDIS_RETRY_S (an unreachable one must not slow every request)."""
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clock = FakeClock()
+    shared = RedisWindows(f"redis://127.0.0.1:{port}/0", clock=clock)
+    limiter = RateLimiter("login", 2, 60.0, shared=shared, clock=clock)
+    try:
+        assert await limiter.hit("1.2.3.4") == 0.0
+        asked: list[str] = []
+
+        async def script(**kwargs: Any) -> int:
+            asked.append(kwargs["keys"][0])
+            raise ConnectionError("still away")
+
+        shared._script = script
+        assert await limiter.hit("1.2.3.4") == 0.0
+        assert asked == []  # within REDIS_RETRY_S of the failure: not asked
+        clock.advance(REDIS_RETRY_S)
+        assert await limiter.hit("1.2.3.4") == pytest.approx(60.0 - REDIS_RETRY_S)
+        assert asked == [REDIS_KEY_PREFIX + "login:1.2.3.4"]
+    finally:
+        await shared.close()
+    assert capsys.readouterr().out.count("rate_limit_redis_unavailable") == 1

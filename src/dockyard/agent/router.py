@@ -29,7 +29,7 @@ async def enroll(
 ) -> EnrollResponse:
     """Trade a node's one-time enrollment token for its long-lived credential (agents only;
     rate limited per client address like sign-in)."""
-    wait = runtime.auth.login_limiter.hit("enroll:" + (meta.ip or "unknown"))
+    wait = await runtime.auth.login_limiter.hit("enroll:" + (meta.ip or "unknown"))
     if wait:
         log.warning("agent_enroll_rate_limited", ip=meta.ip)
         raise DockyardError(

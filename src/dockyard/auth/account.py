@@ -52,7 +52,7 @@ async def _check_password(
 ) -> None:
     """403 `reauthentication_failed` (audited) unless `password` is the user's."""
     # Re-authentication shares the MFA attempt budget: no password guessing through it.
-    auth.check_mfa_rate(user.id, meta)
+    await auth.check_mfa_rate(user.id, meta)
     if not await verify_password_async(user.password_hash, password):
         await record_refusal(session, user, "auth.reauth.failed", "bad_password", meta)
         raise PermissionDeniedError(
@@ -73,7 +73,7 @@ async def _check_code(
             "Enter the code from your authenticator app (or a recovery code).",
             code="mfa_required",
         )
-    auth.check_mfa_rate(user.id, meta)
+    await auth.check_mfa_rate(user.id, meta)
     factor = await auth.verify_second_factor(session, credential, code)
     if factor is None:
         await record_refusal(session, user, "auth.reauth.failed", "bad_otp", meta)

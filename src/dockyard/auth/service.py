@@ -21,7 +21,7 @@ from dockyard.auth.passwords import (
     needs_rehash,
     verify_password_async,
 )
-from dockyard.auth.rate_limit import SlidingWindowLimiter, retry_after_header
+from dockyard.auth.rate_limit import RateLimiter, RedisWindows, retry_after_header
 from dockyard.auth.schemas import TokenPair
 from dockyard.auth.tokens import (
     InvalidTokenError,
@@ -133,11 +133,22 @@ class AuthService:
         self.db = db
         self.settings = settings
         self.secret = secret
-        self.login_limiter = SlidingWindowLimiter(settings.login_rate_per_minute, 60.0)
+        # Scale-out: every replica counts in Redis, so the limits hold for the installation.
+        self.shared_windows = RedisWindows(settings.redis_url) if settings.redis_url else None
+        shared = self.shared_windows
+        self.login_limiter = RateLimiter(
+            "login", settings.login_rate_per_minute, 60.0, shared=shared
+        )
         # MFA code attempts (login, confirm, disable, re-authentication) per IP and account.
         # An IP may serve many people (office NAT): it gets five accounts' worth.
-        self.mfa_ip_limiter = SlidingWindowLimiter(5 * settings.mfa_rate_per_minute, 60.0)
-        self.mfa_account_limiter = SlidingWindowLimiter(settings.mfa_rate_per_minute, 60.0)
+        self.mfa_ip_limiter = RateLimiter(
+            "mfa-ip", 5 * settings.mfa_rate_per_minute, 60.0, shared=shared
+        )
+        self.mfa_account_limiter = RateLimiter(
+            "mfa-account", settings.mfa_rate_per_minute, 60.0, shared=shared
+        )
+        # Keyed by user, not by IP, so a spoofed `X-Forwarded-For` changes nothing.
+        self.api_limiter = RateLimiter("api", settings.api_rate_per_minute, 60.0, shared=shared)
         self.box = SecretBox(secret, purpose="dockyard.mfa.totp.v1")
         self._external: ExternalVerifier | None = None
         if settings.external_jwt_mode != "off":
@@ -188,11 +199,27 @@ class AuthService:
             access_token=access, refresh_token=refresh, expires_in=self.settings.access_token_ttl_s
         )
 
-    def check_mfa_rate(self, user_id: int, meta: RequestMeta) -> None:
+    async def close(self) -> None:
+        """Close the shared rate-limit connection (scale-out)."""
+        if self.shared_windows is not None:
+            await self.shared_windows.close()
+
+    async def check_api_rate(self, user_id: int) -> None:
+        """429 `rate_limited` with `Retry-After` once a user made too many calls in 60 s."""
+        wait = await self.api_limiter.hit(str(user_id))
+        if wait:
+            raise DockyardError(
+                "Too many requests: slow down and retry later.",
+                code="rate_limited",
+                status_code=429,
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+
+    async def check_mfa_rate(self, user_id: int, meta: RequestMeta) -> None:
         """Count one MFA code attempt; 429 when the IP or the account tried too often."""
         wait = max(
-            self.mfa_ip_limiter.hit(meta.ip or "unknown"),
-            self.mfa_account_limiter.hit(str(user_id)),
+            await self.mfa_ip_limiter.hit(meta.ip or "unknown"),
+            await self.mfa_account_limiter.hit(str(user_id)),
         )
         if wait:
             log.warning("mfa_rate_limited", ip=meta.ip, user_id=user_id)
@@ -258,7 +285,7 @@ class AuthService:
         With MFA on, a missing `otp` answers 401 `mfa_required` (no tokens); a wrong one
         counts as a failed login.
         """
-        wait = self.login_limiter.hit(meta.ip or "unknown")
+        wait = await self.login_limiter.hit(meta.ip or "unknown")
         if wait:
             log.warning("login_rate_limited", ip=meta.ip)
             raise DockyardError(
@@ -337,7 +364,7 @@ class AuthService:
                         "Enter the code from your authenticator app (or a recovery code).",
                         code="mfa_required",
                     )
-                self.check_mfa_rate(user.id, meta)
+                await self.check_mfa_rate(user.id, meta)
                 factor = await self.verify_second_factor(session, credential, otp)
                 if factor is None:
                     user.failed_attempts += 1

@@ -10,7 +10,7 @@ import pyotp
 from sqlalchemy import select
 
 from dockyard.auth.models import LoginSession, MfaCredential, RecoveryCode
-from dockyard.auth.rate_limit import SlidingWindowLimiter
+from dockyard.auth.rate_limit import RateLimiter
 from dockyard.settings import Settings
 from tests.conftest import LiveApp, assert_error, audit_rows, running_app
 from tests.integration.auth.helpers import (
@@ -154,17 +154,17 @@ async def test_mfa_attempts_are_rate_limited_per_account_and_ip(api: LiveApp) ->
     email, _ = await new_user(api)
     secret, _ = await enroll(api, await access(api, email))
     auth = api.runtime.auth
-    auth.mfa_account_limiter = SlidingWindowLimiter(3, 60.0)
+    auth.mfa_account_limiter = RateLimiter("mfa-account", 3, 60.0)
     for _ in range(3):
         assert_error(await login(api, email, USER_PASSWORD, otp="000000"), 401, "invalid_otp")
     limited = await login(api, email, USER_PASSWORD, otp=code_at(secret, 1))
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) >= 1
     # Per IP too: another account from the same address.
-    auth.mfa_account_limiter = SlidingWindowLimiter(100, 60.0)
+    auth.mfa_account_limiter = RateLimiter("mfa-account", 100, 60.0)
     other, _ = await new_user(api)
     other_secret, _ = await enroll(api, await access(api, other))
-    auth.mfa_ip_limiter = SlidingWindowLimiter(1, 60.0)
+    auth.mfa_ip_limiter = RateLimiter("mfa-ip", 1, 60.0)
     assert_error(await login(api, other, USER_PASSWORD, otp="000000"), 401, "invalid_otp")
     limited = await login(api, other, USER_PASSWORD, otp=code_at(other_secret, 1))
     assert_error(limited, 429, "rate_limited")
