@@ -105,7 +105,8 @@ class Settings(BaseSettings):
     state_reconcile_interval_s: float = Field(
         default=30.0,
         gt=0,
-        description="How often each node's containers are re-listed to repair the state cache (s).",
+        description="How often each node's containers are re-listed to repair the state cache "
+        "(s; each pause varies by a quarter either way, so nodes do not re-list in step).",
     )
     engine_timeout_s: float = Field(
         default=30.0, gt=0, description="Timeout of one Docker Engine API call (s)."

@@ -6,8 +6,9 @@ container event publishes what it says itself (`start`, `die`, `pause`, health, 
 once, and re-inspects that one container for the rest (exact times, ports). A broken
 stream (engine restarted, socket gone) marks the node unreachable, reconnects with
 jittered exponential backoff and replays events since the last one seen, so a `die` in the
-gap is still reported; a full re-list follows every (re)connect and runs periodically to
-repair any drift.
+gap is still reported; a full re-list follows every (re)connect and runs periodically
+(every `reconcile_interval_s`, jittered by a quarter so many watchers do not re-list in
+step) to repair any drift.
 
 Work per container is serialized (one inspect in flight, at most one queued; events that
 arrive meanwhile share the queued one), so a burst of events costs a couple of inspects
@@ -234,7 +235,7 @@ class StateWatcher:
     async def _push_run(self) -> None:
         """Push mode: only the periodic reconcile runs here, while the agent is connected."""
         while not self._stopping:
-            await asyncio.sleep(self.reconcile_interval_s)
+            await asyncio.sleep(self._reconcile_pause())
             if not self.connected:
                 continue
             try:
@@ -288,13 +289,19 @@ class StateWatcher:
 
     async def _reconcile_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.reconcile_interval_s)
+            await asyncio.sleep(self._reconcile_pause())
             try:
                 await self._resync("reconcile")
             except EngineUnavailableError:
                 raise  # the engine is gone: reconnect
             except DockyardError as exc:
                 log.warning("state_reconcile_failed", node_id=self.node_id, error=exc.message)
+
+    def _reconcile_pause(self) -> float:
+        """The interval, give or take a quarter: watchers started together (a server start,
+        a fleet of agents reconnecting) would otherwise all re-list in the same second, every
+        interval, and each re-list holds a node's whole container list in memory at once."""
+        return self.reconcile_interval_s * (0.75 + random.random() / 2)  # noqa: S311
 
     def _set_connected(self, connected: bool, error: str | None) -> None:
         if connected:

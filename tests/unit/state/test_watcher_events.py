@@ -313,3 +313,18 @@ async def test_an_inspect_ahead_of_the_event_is_not_published_twice() -> None:
     events = await collect(bus, scenario)
     assert [d["state"] for d in published(events, "container.state")] == ["running"]
     await watcher.stop()
+
+
+async def test_periodic_reconciles_are_spread_not_in_step() -> None:
+    """Each pause is the interval give or take a quarter, so watchers started together
+    (a server start, agents reconnecting) drift apart instead of re-listing together."""
+    watcher = StateWatcher(
+        1, "unix:///nonexistent.sock", NodeStateCache(1), EventBus(), reconcile_interval_s=40.0
+    )
+    try:
+        pauses = [watcher._reconcile_pause() for _ in range(400)]
+    finally:
+        await watcher.stop()
+    assert all(30.0 <= pause <= 50.0 for pause in pauses)
+    assert min(pauses) < 33.0  # the whole range is used
+    assert max(pauses) > 47.0
