@@ -468,6 +468,24 @@ async def test_per_ip_rate_limit(db_url: str, app_settings: Callable[..., Settin
         assert locks == []
 
 
+async def test_agent_enrollment_is_rate_limited_per_address(
+    db_url: str, app_settings: Callable[..., Settings]
+) -> None:
+    """Enrollment shares sign-in's per-address budget size, under its own key."""
+    settings = app_settings(db_url, login_rate_per_minute=2)
+    async with running_app(settings) as app:
+        enroll = {"token": "dye_" + "x" * 43, "agent_version": "1.0", "docker_host": "unix:///x"}
+        for _ in range(2):
+            wrong = await app.client.post("/api/v1/agent/enroll", json=enroll)
+            assert_error(wrong, 401, "invalid_enrollment_token")
+        limited = await app.client.post("/api/v1/agent/enroll", json=enroll)
+        error = assert_error(limited, 429, "rate_limited")
+        assert error["details"]["retry_after_s"] == int(limited.headers["retry-after"])
+        assert "enrollment attempts" in error["message"]
+        # Its own key: sign-in from the same address still has its budget.
+        assert (await login_raw(app, ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 200
+
+
 # ---------------------------------------------------------------- request ids
 
 

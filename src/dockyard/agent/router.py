@@ -11,9 +11,8 @@ from __future__ import annotations
 import structlog
 from fastapi import APIRouter, WebSocket
 
-from dockyard.auth.rate_limit import retry_after_header
+from dockyard.auth.rate_limit import rate_limited_error
 from dockyard.deps import MetaDep, RuntimeDep, SessionDep
-from dockyard.kit.errors import DockyardError
 from dockyard.kit.request_meta import client_ip
 from dockyard.nodes import service as nodes_service
 from dockyard.nodes.schemas import EnrollRequest, EnrollResponse
@@ -32,13 +31,7 @@ async def enroll(
     wait = await runtime.auth.login_limiter.hit("enroll:" + (meta.ip or "unknown"))
     if wait:
         log.warning("agent_enroll_rate_limited", ip=meta.ip)
-        raise DockyardError(
-            "Too many enrollment attempts. Try again shortly.",
-            code="rate_limited",
-            status_code=429,
-            details={"retry_after_s": int(retry_after_header(wait))},
-            headers={"Retry-After": retry_after_header(wait)},
-        )
+        raise rate_limited_error("Too many enrollment attempts. Try again shortly.", wait)
     return await nodes_service.enroll(runtime, session, body, meta)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import structlog
 
+from dockyard.kit.errors import DockyardError
+
 log = structlog.get_logger(__name__)
 
 REDIS_KEY_PREFIX = "dockyard:rate:"
@@ -158,3 +160,15 @@ class RateLimiter:
 def retry_after_header(seconds: float) -> str:
     """`Retry-After` value in whole seconds, at least 1."""
     return str(max(1, math.ceil(seconds)))
+
+
+def rate_limited_error(message: str, wait: float) -> DockyardError:
+    """429 `rate_limited` for attempts (sign-in, MFA codes, enrollment): the wait in
+    `Retry-After` and in `details.retry_after_s`."""
+    return DockyardError(
+        message,
+        code="rate_limited",
+        status_code=429,
+        details={"retry_after_s": int(retry_after_header(wait))},
+        headers={"Retry-After": retry_after_header(wait)},
+    )

@@ -21,7 +21,12 @@ from dockyard.auth.passwords import (
     needs_rehash,
     verify_password_async,
 )
-from dockyard.auth.rate_limit import RateLimiter, RedisWindows, retry_after_header
+from dockyard.auth.rate_limit import (
+    RateLimiter,
+    RedisWindows,
+    rate_limited_error,
+    retry_after_header,
+)
 from dockyard.auth.schemas import TokenPair
 from dockyard.auth.tokens import (
     InvalidTokenError,
@@ -223,13 +228,7 @@ class AuthService:
         )
         if wait:
             log.warning("mfa_rate_limited", ip=meta.ip, user_id=user_id)
-            raise DockyardError(
-                "Too many MFA code attempts. Try again shortly.",
-                code="rate_limited",
-                status_code=429,
-                details={"retry_after_s": int(retry_after_header(wait))},
-                headers={"Retry-After": retry_after_header(wait)},
-            )
+            raise rate_limited_error("Too many MFA code attempts. Try again shortly.", wait)
 
     async def verify_second_factor(
         self, session: AsyncSession, credential: MfaCredential, code: str
@@ -288,12 +287,8 @@ class AuthService:
         wait = await self.login_limiter.hit(meta.ip or "unknown")
         if wait:
             log.warning("login_rate_limited", ip=meta.ip)
-            raise DockyardError(
-                "Too many login attempts from this address. Try again shortly.",
-                code="rate_limited",
-                status_code=429,
-                details={"retry_after_s": int(retry_after_header(wait))},
-                headers={"Retry-After": retry_after_header(wait)},
+            raise rate_limited_error(
+                "Too many login attempts from this address. Try again shortly.", wait
             )
         email_key = email.strip().lower()
         now = utcnow()
